@@ -1,0 +1,98 @@
+package conditions
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+)
+
+type fakeObj struct {
+	gen   int64
+	conds []metav1.Condition
+}
+
+func (o *fakeObj) GetConditions() []metav1.Condition  { return o.conds }
+func (o *fakeObj) SetConditions(c []metav1.Condition) { o.conds = c }
+func (o *fakeObj) GetGeneration() int64               { return o.gen }
+
+func TestSetKeepsTransitionTimeWhenStatusUnchanged(t *testing.T) {
+	o := &fakeObj{gen: 3}
+	MarkFalse(o, meta.ReadyCondition, "A", "first")
+	first := Get(o, meta.ReadyCondition).LastTransitionTime
+	// Make sure a new transition time would differ.
+	Get(o, meta.ReadyCondition).LastTransitionTime = metav1.NewTime(first.Add(-time.Hour))
+	before := Get(o, meta.ReadyCondition).LastTransitionTime
+	MarkFalse(o, meta.ReadyCondition, "B", "second")
+	c := Get(o, meta.ReadyCondition)
+	if !c.LastTransitionTime.Equal(&before) {
+		t.Fatalf("transition time changed without a status change")
+	}
+	if c.Reason != "B" || c.Message != "second" || c.ObservedGeneration != 3 {
+		t.Fatalf("unexpected condition %+v", c)
+	}
+	MarkTrue(o, meta.ReadyCondition, "C", "third")
+	if Get(o, meta.ReadyCondition).LastTransitionTime.Equal(&before) {
+		t.Fatalf("transition time not updated on a status change")
+	}
+}
+
+func TestMessagesAreRedacted(t *testing.T) {
+	o := &fakeObj{}
+	MarkFalse(o, meta.ReadyCondition, "AuthenticationFailed", "clone %s: 401", "https://bob:hunter2@git.example.com/r")
+	if got := GetMessage(o, meta.ReadyCondition); got != "clone https://git.example.com/r: 401" {
+		t.Fatalf("message not redacted: %q", got)
+	}
+}
+
+func TestReconcilingAndStalledExcludeEachOther(t *testing.T) {
+	o := &fakeObj{}
+	MarkReconciling(o, meta.ProgressingReason, "working")
+	MarkStalled(o, meta.InvalidURLReason, "bad url")
+	if Has(o, meta.ReconcilingCondition) {
+		t.Fatal("Reconciling must be removed when Stalled")
+	}
+	MarkReconciling(o, meta.ProgressingReason, "again")
+	if Has(o, meta.StalledCondition) {
+		t.Fatal("Stalled must be removed when Reconciling")
+	}
+}
+
+func TestSummarizeReady(t *testing.T) {
+	const fetchFailed = "FetchFailed"
+	tests := []struct {
+		name       string
+		setup      func(o *fakeObj)
+		wantStatus metav1.ConditionStatus
+		wantReason string
+	}{
+		{"stalled wins", func(o *fakeObj) {
+			MarkTrue(o, fetchFailed, "GitOperationFailed", "x")
+			MarkStalled(o, meta.InvalidURLReason, "bad")
+		}, metav1.ConditionFalse, meta.InvalidURLReason},
+		{"failure", func(o *fakeObj) {
+			MarkReconciling(o, meta.ProgressingWithRetryReason, "retrying")
+			MarkTrue(o, fetchFailed, "GitOperationFailed", "x")
+		}, metav1.ConditionFalse, "GitOperationFailed"},
+		{"progressing", func(o *fakeObj) {
+			MarkReconciling(o, meta.ProgressingReason, "working")
+		}, metav1.ConditionUnknown, meta.ProgressingReason},
+		{"left as set", func(o *fakeObj) {
+			MarkTrue(o, meta.ReadyCondition, meta.SucceededReason, "stored")
+			MarkFalse(o, fetchFailed, "ok", "a false failure condition is ignored")
+		}, metav1.ConditionTrue, meta.SucceededReason},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := &fakeObj{}
+			tt.setup(o)
+			SummarizeReady(o, Summary{Failures: []string{fetchFailed}})
+			c := Get(o, meta.ReadyCondition)
+			if c == nil || c.Status != tt.wantStatus || c.Reason != tt.wantReason {
+				t.Fatalf("Ready = %+v, want %s/%s", c, tt.wantStatus, tt.wantReason)
+			}
+		})
+	}
+}
