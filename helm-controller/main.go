@@ -1,0 +1,30 @@
+// Command helm-controller reconciles HelmReleases with the Helm SDK: install, upgrade, test,
+// rollback, uninstall and drift correction.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/driftless-dev/driftless/pkg/runtime/app"
+	helmv2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+)
+
+const controllerName = "helm-controller"
+
+func main() {
+	opts := app.NewOptions(controllerName, 4)
+	if err := app.ParseFlags(opts, pflag.CommandLine, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	scheme := app.NewScheme(helmv2.AddToScheme, sourcev1.AddToScheme)
+	os.Exit(app.Run(opts, scheme, app.Watched{&helmv2.HelmRelease{}}, setup))
+}
+
+// setup registers the reconcilers and servers; they arrive with the helm-controller issue.
+func setup(context.Context, *app.Runtime) error { return nil }

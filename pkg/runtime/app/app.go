@@ -1,0 +1,195 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/driftless-dev/driftless/pkg/runtime/events"
+	"github.com/driftless-dev/driftless/pkg/runtime/metrics"
+)
+
+// RuntimeNamespaceEnv names the environment variable holding the controller's own namespace.
+const RuntimeNamespaceEnv = "RUNTIME_NAMESPACE"
+
+// Runtime is what a controller's setup function receives.
+type Runtime struct {
+	Manager ctrl.Manager
+	Events  *events.Recorder
+	Options *Options
+	Log     logr.Logger
+}
+
+// Setup registers a controller's reconcilers and servers with the manager.
+type Setup func(ctx context.Context, rt *Runtime) error
+
+// Watched lists the kinds the controller reconciles: --watch-label-selector applies to them
+// (and only to them, so that Secrets and sources are still seen).
+type Watched []client.Object
+
+// NewLogger builds the structured logger: JSON with ISO-8601 timestamps by default, the keys
+// `flux logs` parses (ts, level, msg, error, logger).
+func NewLogger(o LogOptions) logr.Logger {
+	level := zapcore.InfoLevel
+	switch o.Level {
+	case "debug":
+		level = zapcore.DebugLevel
+	case "trace":
+		level = zapcore.Level(-2)
+	case "error":
+		level = zapcore.ErrorLevel
+	}
+	opts := zap.Options{
+		Development: false,
+		Level:       level,
+		TimeEncoder: zapcore.ISO8601TimeEncoder,
+		EncoderConfigOptions: []zap.EncoderConfigOption{func(c *zapcore.EncoderConfig) {
+			c.TimeKey = "ts"
+		}},
+	}
+	if o.Encoding == "console" {
+		return zap.New(zap.UseFlagOptions(&opts), zap.ConsoleEncoder())
+	}
+	return zap.New(zap.UseFlagOptions(&opts), zap.JSONEncoder())
+}
+
+// NewManager builds a controller-runtime manager from the options.
+func NewManager(o *Options, scheme *runtime.Scheme, watched Watched, log logr.Logger) (ctrl.Manager, error) {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS = o.KubeAPIQPS
+	cfg.Burst = o.KubeAPIBurst
+	cfg.UserAgent = o.Name
+
+	cacheOpts := cache.Options{}
+	runtimeNamespace := os.Getenv(RuntimeNamespaceEnv)
+	if !o.WatchAllNamespaces {
+		if runtimeNamespace == "" {
+			return nil, fmt.Errorf("--watch-all-namespaces=false needs the %s environment variable", RuntimeNamespaceEnv)
+		}
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{runtimeNamespace: {}}
+	}
+	if o.WatchLabelSelector != "" {
+		sel, err := labels.Parse(o.WatchLabelSelector)
+		if err != nil {
+			return nil, fmt.Errorf("--watch-label-selector: %w", err)
+		}
+		cacheOpts.ByObject = map[client.Object]cache.ByObject{}
+		for _, obj := range watched {
+			cacheOpts.ByObject[obj] = cache.ByObject{Label: sel}
+		}
+	}
+
+	recoverPanic := true
+	shutdown := o.GracefulShutdownTimeout
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Logger:                        log,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:        o.HealthAddr,
+		LeaderElection:                o.LeaderElection.Enable,
+		LeaderElectionID:              o.Name + "-leader-election",
+		LeaderElectionNamespace:       runtimeNamespace,
+		LeaderElectionResourceLock:    "leases",
+		LeaseDuration:                 &o.LeaderElection.LeaseDuration,
+		RenewDeadline:                 &o.LeaderElection.RenewDeadline,
+		RetryPeriod:                   &o.LeaderElection.RetryPeriod,
+		LeaderElectionReleaseOnCancel: o.LeaderElection.ReleaseOnCancel,
+		GracefulShutdownTimeout:       &shutdown,
+		Cache:                         cacheOpts,
+		Controller: config.Controller{
+			MaxConcurrentReconciles: o.Concurrent,
+			RecoverPanic:            &recoverPanic,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// Run is a controller's whole main: it validates the options, builds the manager and event
+// recorder, calls setup, and runs until SIGINT or SIGTERM. It returns the process exit code:
+// 0 after a clean shutdown.
+func Run(o *Options, scheme *runtime.Scheme, watched Watched, setup Setup) int {
+	log := NewLogger(o.Log)
+	ctrl.SetLogger(log)
+	if err := o.Validate(); err != nil {
+		log.Error(err, "invalid options")
+		return 2
+	}
+
+	mgr, err := NewManager(o, scheme, watched, log)
+	if err != nil {
+		log.Error(err, "unable to start", "controller", o.Name)
+		return 1
+	}
+	metrics.Register()
+
+	var poster *events.Poster
+	if o.EventsAddr != "" && !o.EventsAddrIsListener {
+		poster = events.NewPoster(o.EventsAddr, events.PosterOptions{}, log.WithName("events"))
+	}
+	recorder := events.NewRecorder(mgr.GetEventRecorderFor(o.Name), scheme, o.Name, poster, log.WithName("events"))
+	if err := mgr.Add(nonLeaderRunnable{recorder}); err != nil {
+		log.Error(err, "adding the event recorder")
+		return 1
+	}
+
+	ctx := ctrl.SetupSignalHandler()
+	rt := &Runtime{Manager: mgr, Events: recorder, Options: o, Log: log}
+	if err := setup(ctx, rt); err != nil {
+		log.Error(err, "setting up controllers")
+		return 1
+	}
+
+	start := time.Now()
+	log.Info("starting manager", "controller", o.Name)
+	if err := mgr.Start(ctx); err != nil {
+		log.Error(err, "manager stopped with an error")
+		return 1
+	}
+	log.Info("stopped cleanly", "controller", o.Name, "uptime", time.Since(start).Round(time.Millisecond).String())
+	return 0
+}
+
+// nonLeaderRunnable runs on every replica, leader or not.
+type nonLeaderRunnable struct {
+	r interface{ Start(context.Context) error }
+}
+
+func (n nonLeaderRunnable) Start(ctx context.Context) error { return n.r.Start(ctx) }
+func (nonLeaderRunnable) NeedLeaderElection() bool          { return false }
+
+// NewScheme returns a scheme with Kubernetes's built-in kinds and the given API groups.
+func NewScheme(addToScheme ...func(*runtime.Scheme) error) *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	for _, add := range addToScheme {
+		utilruntime.Must(add(s))
+	}
+	return s
+}
