@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/driftless-dev/driftless/pkg/runtime/app"
 	helmv2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
+	"github.com/driftless-dev/driftless/pkg/runtime/app"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/driftless-dev/driftless/pkg/runtime/app"
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/runtime/app"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 

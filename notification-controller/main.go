@@ -9,9 +9,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/driftless-dev/driftless/pkg/runtime/app"
 	notifyv1 "github.com/driftless-dev/driftless/notification-controller/api/v1"
 	notifyv1beta3 "github.com/driftless-dev/driftless/notification-controller/api/v1beta3"
+	"github.com/driftless-dev/driftless/pkg/runtime/app"
 )
 
 const controllerName = "notification-controller"
@@ -26,7 +26,7 @@ func main() {
 		os.Exit(2)
 	}
 	scheme := app.NewScheme(notifyv1.AddToScheme, notifyv1beta3.AddToScheme)
-	os.Exit(app.Run(opts, scheme, app.Watched{&notifyv1.Receiver{}}, setup))
+	os.Exit(app.Run(opts, scheme, app.Watched{&notifyv1.Receiver{}, &notifyv1beta3.Alert{}, &notifyv1beta3.Provider{}}, setup))
 }
 
 // setup registers the reconcilers and servers; they arrive with the notification-controller issue.

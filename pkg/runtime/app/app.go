@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -38,8 +40,9 @@ type Runtime struct {
 // Setup registers a controller's reconcilers and servers with the manager.
 type Setup func(ctx context.Context, rt *Runtime) error
 
-// Watched lists the kinds the controller reconciles: --watch-label-selector applies to them
-// (and only to them, so that Secrets and sources are still seen).
+// Watched lists the kinds the controller serves: readiness requires the API server to serve
+// them, and --watch-label-selector applies to them (and only to them, so that Secrets and
+// sources are still seen).
 type Watched []client.Object
 
 // NewLogger builds the structured logger: JSON with ISO-8601 timestamps by default, the keys
@@ -54,18 +57,15 @@ func NewLogger(o LogOptions) logr.Logger {
 	case "error":
 		level = zapcore.ErrorLevel
 	}
-	opts := zap.Options{
-		Development: false,
-		Level:       level,
-		TimeEncoder: zapcore.ISO8601TimeEncoder,
-		EncoderConfigOptions: []zap.EncoderConfigOption{func(c *zapcore.EncoderConfig) {
-			c.TimeKey = "ts"
-		}},
+	fluxKeys := func(c *zapcore.EncoderConfig) {
+		c.TimeKey = "ts"
+		c.EncodeTime = zapcore.ISO8601TimeEncoder
 	}
+	encoder := zap.JSONEncoder(fluxKeys)
 	if o.Encoding == "console" {
-		return zap.New(zap.UseFlagOptions(&opts), zap.ConsoleEncoder())
+		encoder = zap.ConsoleEncoder(fluxKeys)
 	}
-	return zap.New(zap.UseFlagOptions(&opts), zap.JSONEncoder())
+	return zap.New(zap.Level(level), encoder)
 }
 
 // NewManager builds a controller-runtime manager from the options.
@@ -125,10 +125,27 @@ func NewManager(o *Options, scheme *runtime.Scheme, watched Watched, log logr.Lo
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("crds", servesKinds(mgr, watched)); err != nil {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// servesKinds is a readiness check: the API server answers and serves every watched kind, so
+// a controller whose CRDs are missing says so instead of pretending to be ready.
+func servesKinds(mgr ctrl.Manager, watched Watched) healthz.Checker {
+	return func(*http.Request) error {
+		for _, obj := range watched {
+			gvk, err := apiutil.GVKForObject(obj, mgr.GetScheme())
+			if err != nil {
+				return err
+			}
+			if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+				return fmt.Errorf("the API server does not serve %s (are the CRDs from manifests/crds installed?): %w", gvk, err)
+			}
+		}
+		return nil
+	}
 }
 
 // Run is a controller's whole main: it validates the options, builds the manager and event

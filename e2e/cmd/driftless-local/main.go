@@ -1,0 +1,208 @@
+// Command driftless-local runs the whole system on one machine, for `make run`: a local control
+// plane (etcd and kube-apiserver from bin/), or the cluster of $KUBECONFIG, with the CRDs
+// installed and the four controllers started on free ports, wired to each other. Ctrl-C stops
+// everything it started.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/driftless-dev/driftless/pkg/testenv"
+)
+
+var controllers = []string{"source-controller", "kustomize-controller", "helm-controller", "notification-controller"}
+
+func main() {
+	binDir := flag.String("bin-dir", "bin", "directory holding the controller binaries")
+	stateDir := flag.String("state-dir", ".run", "directory for the kubeconfig and logs")
+	flag.Parse()
+	if err := run(*binDir, *stateDir); err != nil {
+		fmt.Fprintln(os.Stderr, "driftless-local:", err)
+		os.Exit(1)
+	}
+}
+
+func run(binDir, stateDir string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := os.MkdirAll(filepath.Join(stateDir, "logs"), 0o755); err != nil {
+		return err
+	}
+	kubeconfig, err := filepath.Abs(filepath.Join(stateDir, "kubeconfig"))
+	if err != nil {
+		return err
+	}
+
+	if existing := os.Getenv("KUBECONFIG"); existing != "" {
+		kubeconfig = existing
+		fmt.Printf("Using the cluster of $KUBECONFIG (%s).\n", existing)
+		if err := installCRDs(existing); err != nil {
+			return err
+		}
+	} else {
+		fmt.Println("Starting the local control plane (etcd, kube-apiserver)...")
+		env, err := testenv.Start()
+		if err != nil {
+			return err
+		}
+		defer func() {
+			fmt.Println("Stopping the control plane...")
+			_ = env.Stop()
+		}()
+		data, err := os.ReadFile(env.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(kubeconfig, data, 0o600); err != nil {
+			return err
+		}
+	}
+
+	procs, err := startControllers(ctx, binDir, stateDir, kubeconfig)
+	defer stopAll(procs)
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf(`
+Driftless is running.
+
+  export KUBECONFIG=%s
+  kubectl get crds | grep fluxcd
+  kubectl get gitrepositories,kustomizations,helmreleases -A
+
+Controller logs are in %s. Press Ctrl-C to stop everything.
+`, kubeconfig, filepath.Join(stateDir, "logs"))
+
+	exited := make(chan string, len(procs))
+	for name, p := range procs {
+		go func() { _ = p.Wait(); exited <- name }()
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Println("\nShutting down...")
+		return nil
+	case name := <-exited:
+		return fmt.Errorf("%s exited; see %s", name, filepath.Join(stateDir, "logs", name+".log"))
+	}
+}
+
+// startControllers starts the four binaries, notification-controller first so that the others
+// can post their events to it.
+func startControllers(ctx context.Context, binDir, stateDir, kubeconfig string) (map[string]*exec.Cmd, error) {
+	procs := map[string]*exec.Cmd{}
+	eventsAddr, err := freeAddr()
+	if err != nil {
+		return procs, err
+	}
+	order := append([]string{"notification-controller"}, controllers[:3]...)
+	for _, name := range order {
+		metrics, err := freeAddr()
+		if err != nil {
+			return procs, err
+		}
+		health, err := freeAddr()
+		if err != nil {
+			return procs, err
+		}
+		args := []string{"--metrics-addr=" + metrics, "--health-addr=" + health, "--log-encoding=console"}
+		if name == "notification-controller" {
+			args = append(args, "--events-addr="+eventsAddr)
+		} else {
+			args = append(args, "--events-addr=http://"+eventsAddr+"/")
+		}
+		logFile, err := os.Create(filepath.Join(stateDir, "logs", name+".log"))
+		if err != nil {
+			return procs, err
+		}
+		cmd := exec.Command(filepath.Join(binDir, name), args...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "RUNTIME_NAMESPACE=flux-system")
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		if err := cmd.Start(); err != nil {
+			return procs, fmt.Errorf("starting %s: %w", name, err)
+		}
+		procs[name] = cmd
+		if err := waitReady(ctx, "http://"+health+"/readyz"); err != nil {
+			return procs, fmt.Errorf("%s did not become ready: %w", name, err)
+		}
+		fmt.Printf("  %-24s ready   metrics http://%s/metrics\n", name, metrics)
+	}
+	return procs, nil
+}
+
+func stopAll(procs map[string]*exec.Cmd) {
+	for _, p := range procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for name, p := range procs {
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			fmt.Printf("%s did not stop in 30s; killing it\n", name)
+			_ = p.Process.Kill()
+		}
+	}
+}
+
+func waitReady(ctx context.Context, url string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok, _ := get(url); ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	_, body := get(url + "?verbose")
+	return errors.New(strings.TrimSpace(body))
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// installCRDs creates or updates Driftless's CRDs on an existing cluster and waits until they
+// are served.
+func installCRDs(kubeconfig string) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return err
+	}
+	crds, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{
+		Paths:              []string{filepath.Join(root, "manifests", "crds")},
+		ErrorIfPathMissing: true,
+	})
+	if err != nil {
+		return fmt.Errorf("installing CRDs: %w", err)
+	}
+	fmt.Printf("Installed %d CRDs.\n", len(crds))
+	return nil
+}
