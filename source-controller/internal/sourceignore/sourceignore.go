@@ -1,0 +1,107 @@
+package sourceignore
+
+import (
+	"bufio"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+)
+
+// FileName is the name of the ignore files read from the tree.
+const FileName = ".sourceignore"
+
+// alwaysExcluded never enter an artifact.
+const alwaysExcluded = ".git/\n.gitignore\n.gitmodules\n.gitattributes\n"
+
+// DefaultPatterns are excluded unless spec.ignore replaces them.
+const DefaultPatterns = `# images
+*.jpg
+*.jpeg
+*.gif
+*.png
+*.wmv
+*.flv
+*.tar.gz
+*.zip
+# CI configuration
+.github/
+.circleci/
+.travis.yml
+.gitlab-ci.yml
+appveyor.yml
+.drone.yml
+cloudbuild.yaml
+codeship-services.yml
+codeship-steps.yml
+# flux and sops configuration
+**/.goreleaser.yml
+**/.sops.yaml
+**/.flux.yaml
+`
+
+// Parse reads gitignore-style patterns, one per line, that apply below domain.
+func Parse(text string, domain []string) []gitignore.Pattern {
+	var ps []gitignore.Pattern
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		ps = append(ps, gitignore.ParsePattern(line, domain))
+	}
+	return ps
+}
+
+// Matcher decides exclusion for the tree rooted at a directory.
+type Matcher struct {
+	m gitignore.Matcher
+}
+
+// NewMatcher builds the rules for root: the always-excluded files, then specIgnore (or Flux's
+// defaults when nil), then every .sourceignore file found under root.
+func NewMatcher(root string, specIgnore *string) (*Matcher, error) {
+	ps := Parse(alwaysExcluded, nil)
+	if specIgnore != nil {
+		ps = append(ps, Parse(*specIgnore, nil)...)
+	} else {
+		ps = append(ps, Parse(DefaultPatterns, nil)...)
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || d.Name() != FileName || !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, filepath.Dir(p))
+		if err != nil {
+			return err
+		}
+		var domain []string
+		if rel != "." {
+			domain = strings.Split(filepath.ToSlash(rel), "/")
+		}
+		ps = append(ps, Parse(string(data), domain)...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Matcher{m: gitignore.NewMatcher(ps)}, nil
+}
+
+// Excluded reports whether the slash-separated relative path is excluded.
+func (m *Matcher) Excluded(path string, isDir bool) bool {
+	return m.m.Match(strings.Split(path, "/"), isDir)
+}
