@@ -90,8 +90,11 @@ func TestControllerBinaries(t *testing.T) {
 			t.Parallel()
 			metricsAddr, healthAddr := freeAddr(t), freeAddr(t)
 			args := []string{"--metrics-addr=" + metricsAddr, "--health-addr=" + healthAddr}
-			if name == "notification-controller" {
+			switch name {
+			case "notification-controller":
 				args = append(args, "--events-addr="+freeAddr(t))
+			case "source-controller":
+				args = append(args, "--storage-path="+t.TempDir(), "--storage-addr="+freeAddr(t))
 			}
 			cmd := exec.Command(filepath.Join(dir, name), args...)
 			cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)

@@ -125,6 +125,13 @@ func startControllers(ctx context.Context, binDir, stateDir, kubeconfig string) 
 		} else {
 			args = append(args, "--events-addr=http://"+eventsAddr+"/")
 		}
+		if name == "source-controller" {
+			storageAddr, err := freeAddr()
+			if err != nil {
+				return procs, err
+			}
+			args = append(args, "--storage-path="+filepath.Join(stateDir, "storage"), "--storage-addr="+storageAddr, "--storage-adv-addr="+storageAddr)
+		}
 		logFile, err := os.Create(filepath.Join(stateDir, "logs", name+".log"))
 		if err != nil {
 			return procs, err

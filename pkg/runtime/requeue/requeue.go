@@ -29,19 +29,13 @@ func NewRateLimiter(minDelay, maxDelay time.Duration) workqueue.TypedRateLimiter
 	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](minDelay, maxDelay)
 }
 
-// Annotated is an object that takes part in the reconcile-request handshake.
-type Annotated interface {
-	GetAnnotations() map[string]string
-	meta.ObjectWithReconcileRequest
-}
-
 // HandleRequest copies the requestedAt annotation value to status.lastHandledReconcileAt and
 // reports whether it was a new request. Call it at the end of every reconcile, success or not.
-func HandleRequest(obj Annotated) bool {
-	v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations())
-	if !ok || v == obj.GetLastHandledReconcileRequest() {
+func HandleRequest(annotations map[string]string, status meta.ObjectWithReconcileRequest) bool {
+	v, ok := meta.ReconcileAnnotationValue(annotations)
+	if !ok || v == status.GetLastHandledReconcileRequest() {
 		return false
 	}
-	obj.SetLastHandledReconcileRequest(v)
+	status.SetLastHandledReconcileRequest(v)
 	return true
 }

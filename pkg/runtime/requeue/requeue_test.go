@@ -29,23 +29,16 @@ func TestJitterStaysWithinBounds(t *testing.T) {
 	}
 }
 
-type obj struct {
-	annotations map[string]string
-	meta.ReconcileRequestStatus
-}
-
-func (o *obj) GetAnnotations() map[string]string { return o.annotations }
-
 func TestHandleRequest(t *testing.T) {
-	o := &obj{}
-	if HandleRequest(o) {
+	status := &meta.ReconcileRequestStatus{}
+	if HandleRequest(nil, status) {
 		t.Fatal("no annotation is no request")
 	}
-	o.annotations = map[string]string{meta.ReconcileRequestAnnotation: "2026-11-25T10:00:00Z"}
-	if !HandleRequest(o) || o.LastHandledReconcileAt != "2026-11-25T10:00:00Z" {
-		t.Fatalf("request not recorded: %+v", o)
+	annotations := map[string]string{meta.ReconcileRequestAnnotation: "2026-11-25T10:00:00Z"}
+	if !HandleRequest(annotations, status) || status.LastHandledReconcileAt != "2026-11-25T10:00:00Z" {
+		t.Fatalf("request not recorded: %+v", status)
 	}
-	if HandleRequest(o) {
+	if HandleRequest(annotations, status) {
 		t.Fatal("the same value is not a new request")
 	}
 }

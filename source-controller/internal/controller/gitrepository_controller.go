@@ -1,0 +1,112 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/runtime/events"
+	"github.com/driftless-dev/driftless/pkg/runtime/metrics"
+	"github.com/driftless-dev/driftless/pkg/runtime/patch"
+	"github.com/driftless-dev/driftless/pkg/runtime/predicates"
+	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+	"github.com/driftless-dev/driftless/source-controller/internal/storage"
+)
+
+// GitRepositoryReconciler fetches GitRepositories and stores their artifacts.
+type GitRepositoryReconciler struct {
+	client.Client
+	Events  *events.Recorder
+	Storage *storage.Storage
+
+	// JitterPercent spreads the requeue of each object around its interval.
+	JitterPercent uint8
+	// MinRetryDelay and MaxRetryDelay bound the backoff after failures.
+	MinRetryDelay, MaxRetryDelay time.Duration
+	// Concurrent is the number of parallel reconciles.
+	Concurrent int
+	// TmpDir holds clones while they are packed; the OS default when empty.
+	TmpDir string
+}
+
+// SetupWithManager registers the reconciler: GitRepositories are reconciled on a new
+// generation or a new reconcile request, not on their own status writes.
+func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&sourcev1.GitRepository{}, builder.WithPredicates(predicates.SpecOrRequest())).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: r.Concurrent,
+			RateLimiter:             requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay),
+		}).
+		Complete(r)
+}
+
+// Reconcile brings one GitRepository's artifact up to date with its remote.
+func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	start := time.Now()
+	obj := &sourcev1.GitRepository{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	patcher := patch.NewStatusPatcher(obj, r.Client)
+	defer func() {
+		if obj.Spec.Suspend && obj.DeletionTimestamp.IsZero() {
+			retErr = errors.Join(retErr, patcher.Patch(ctx, obj)) // the finalizer only
+			return
+		}
+		summarizeGitRepository(obj, retErr)
+		if err := patcher.Patch(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, err)
+		}
+		metrics.RecordDuration(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, start)
+		if retErr == nil && obj.DeletionTimestamp.IsZero() {
+			result = ctrl.Result{RequeueAfter: requeue.Jitter(obj.GetRequeueAfter(), r.JitterPercent)}
+		}
+		if errors.Is(retErr, reconcile.TerminalError(nil)) {
+			result = ctrl.Result{}
+		}
+	}()
+
+	if !obj.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, obj)
+	}
+	controllerutil.AddFinalizer(obj, meta.Finalizer)
+	if obj.Spec.Suspend {
+		ctrl.LoggerFrom(ctx).V(1).Info("reconciliation is suspended")
+		return ctrl.Result{}, nil
+	}
+
+	rebuild := r.reconcileStorage(ctx, obj)
+	tmp, err := newWorkDir(r.TmpDir, obj)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	defer tmp.remove()
+
+	fetched, err := r.reconcileSource(ctx, obj, tmp, rebuild)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, r.reconcileArtifact(ctx, obj, fetched)
+}
+
+// reconcileDelete removes the object's artifacts and then its finalizer.
+func (r *GitRepositoryReconciler) reconcileDelete(ctx context.Context, obj *sourcev1.GitRepository) error {
+	if err := r.Storage.RemoveAll(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name); err != nil {
+		return err
+	}
+	metrics.Forget(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name)
+	controllerutil.RemoveFinalizer(obj, meta.Finalizer)
+	ctrl.LoggerFrom(ctx).Info("removed artifacts of deleted GitRepository")
+	return nil
+}

@@ -1,0 +1,136 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+	"github.com/driftless-dev/driftless/source-controller/internal/git"
+)
+
+// fetchResult is what reconcileSource hands to reconcileArtifact.
+type fetchResult struct {
+	target git.Target
+	// dir is the checked-out tree, or empty when the stored artifact is already current.
+	dir    string
+	commit *git.Commit
+}
+
+// reconcileStorage checks the recorded artifact against storage. A missing or corrupted file
+// is dropped from the status so that it is rebuilt; it returns whether a rebuild is needed.
+// Sets: ArtifactInStorage.
+func (r *GitRepositoryReconciler) reconcileStorage(ctx context.Context, obj *sourcev1.GitRepository) bool {
+	a := obj.Status.Artifact
+	if a == nil {
+		return true
+	}
+	if err := r.Storage.Verify(*a); err != nil {
+		ctrl.LoggerFrom(ctx).Info("stored artifact is missing or corrupt; rebuilding", "path", a.Path, "reason", err.Error())
+		conditions.MarkFalse(obj, sourcev1.ArtifactInStorageCondition, sourcev1.StatOperationFailedReason,
+			"artifact for revision '%s' is missing or corrupt in storage; rebuilding", a.Revision)
+		obj.Status.Artifact = nil
+		return true
+	}
+	// The advertised address may have changed since the artifact was written.
+	a.URL = r.Storage.URL(a.Path)
+	return false
+}
+
+// reconcileSource asks the remote where the ref points and clones only when that commit (or
+// the settings that shape the artifact) differ from the stored artifact.
+// Sets: FetchFailed, Stalled (on configuration errors), Reconciling.
+func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, obj *sourcev1.GitRepository, tmp *workDir, rebuild bool) (*fetchResult, error) {
+	data, err := r.authSecret(ctx, obj)
+	if err != nil {
+		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, "%s", err.Error())
+		return nil, err
+	}
+	auth, err := git.AuthFromSecret(obj.Spec.URL, data, tmp.root)
+	if err != nil {
+		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, "%s", err.Error())
+		return nil, err
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
+	defer cancel()
+
+	refs, err := git.ListRefs(ctx, obj.Spec.URL, auth)
+	if err != nil {
+		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "%s", err.Error())
+		return nil, err
+	}
+	target, err := git.Resolve(obj.Spec.Reference, refs)
+	if err != nil {
+		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "resolving ref: %s", err.Error())
+		if obj.Spec.Reference != nil && obj.Spec.Reference.SemVer != "" && !errors.Is(err, git.ErrRefNotFound) {
+			conditions.MarkStalled(obj, sourcev1.GitOperationFailedReason, "%s", err.Error())
+			return nil, reconcile.TerminalError(err)
+		}
+		return nil, err
+	}
+
+	if !rebuild && artifactCurrent(obj, target.Revision) {
+		conditions.Delete(obj, sourcev1.FetchFailedCondition)
+		return &fetchResult{target: target}, nil
+	}
+
+	conditions.MarkReconciling(obj, meta.ProgressingReason, "building artifact: new upstream revision '%s'", target.Revision)
+	dir := tmp.path("checkout")
+	commit, err := git.Clone(ctx, obj.Spec.URL, dir, target, auth, git.CloneOptions{
+		RecurseSubmodules: obj.Spec.RecurseSubmodules,
+		SparseCheckout:    obj.Spec.SparseCheckout,
+	})
+	if err != nil {
+		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "%s", err.Error())
+		return nil, err
+	}
+	conditions.Delete(obj, sourcev1.FetchFailedCondition)
+	return &fetchResult{target: target, dir: dir, commit: commit}, nil
+}
+
+// artifactCurrent reports whether the stored artifact already holds revision, built with the
+// current settings: then there is nothing to clone.
+func artifactCurrent(obj *sourcev1.GitRepository, revision string) bool {
+	a := obj.Status.Artifact
+	if a == nil || a.Revision != revision {
+		return false
+	}
+	s := obj.Status
+	return equalPtr(s.ObservedIgnore, obj.Spec.Ignore) &&
+		s.ObservedRecurseSubmodules == obj.Spec.RecurseSubmodules &&
+		slices.Equal(s.ObservedSparseCheckout, obj.Spec.SparseCheckout) &&
+		len(obj.Spec.Include) == 0 && len(s.ObservedInclude) == 0
+}
+
+func equalPtr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// authSecret reads spec.secretRef, or returns nil when there is none.
+func (r *GitRepositoryReconciler) authSecret(ctx context.Context, obj *sourcev1.GitRepository) (map[string][]byte, error) {
+	if obj.Spec.SecretRef == nil {
+		return nil, nil
+	}
+	key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.SecretRef.Name}
+	secret := &corev1.Secret{}
+	if err := r.Get(ctx, key, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("secret '%s' not found", key)
+		}
+		return nil, fmt.Errorf("reading secret '%s': %w", key, err)
+	}
+	return secret.Data, nil
+}

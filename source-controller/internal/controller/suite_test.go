@@ -1,0 +1,102 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/driftless-dev/driftless/pkg/runtime/events"
+	"github.com/driftless-dev/driftless/pkg/testenv"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+	"github.com/driftless-dev/driftless/source-controller/internal/storage"
+)
+
+var (
+	env   *testenv.Environment
+	store *storage.Storage
+)
+
+// TestMain starts the control plane, an artifact server on 127.0.0.1:0, and a manager running
+// the real reconcilers, once for the package.
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	log.SetOutput(io.Discard) // gitkit logs every request through the standard logger
+	ctrl.SetLogger(testLogger())
+	var err error
+	env, err = testenv.Start(testenv.WithScheme(sourcev1.AddToScheme))
+	if err != nil {
+		return 0, err
+	}
+	defer env.Stop()
+
+	root, err := os.MkdirTemp("", "driftless-storage-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(root)
+	store, err = storage.New(root, "placeholder", time.Minute, 2)
+	if err != nil {
+		return 0, err
+	}
+	srv := httptest.NewServer(store.Handler())
+	defer srv.Close()
+	store.Hostname = srv.Listener.Addr().String()
+
+	skip := true
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:     env.Scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: &skip},
+		Logger:     testLogger(),
+	})
+	if err != nil {
+		return 0, err
+	}
+	recorder := events.NewRecorder(mgr.GetEventRecorderFor("source-controller"), env.Scheme, "source-controller", nil, testLogger())
+	if err := (&GitRepositoryReconciler{
+		Client:        mgr.GetClient(),
+		Events:        recorder,
+		Storage:       store,
+		MinRetryDelay: 200 * time.Millisecond,
+		MaxRetryDelay: 2 * time.Second,
+		Concurrent:    4,
+	}).SetupWithManager(mgr); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		return code, err
+	}
+	return code, nil
+}
+
+// testLogger discards controller logs unless DRIFTLESS_TEST_LOGS is set.
+func testLogger() logr.Logger {
+	if os.Getenv("DRIFTLESS_TEST_LOGS") == "" {
+		return logr.Discard()
+	}
+	return zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true))
+}

@@ -1,0 +1,110 @@
+package git
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/driftless-dev/driftless/pkg/runtime/redact"
+)
+
+// Commit is what was checked out.
+type Commit struct {
+	Hash     string
+	Revision string
+	// Subject is the first line of the commit message.
+	Subject string
+}
+
+// ListRefs returns the remote's references, with annotated tags also listed peeled ('^{}').
+// It is the cheap question asked before every clone.
+func ListRefs(ctx context.Context, url string, auth *Auth) ([]*plumbing.Reference, error) {
+	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: gogit.DefaultRemoteName, URLs: []string{url}})
+	refs, err := remote.ListContext(ctx, &gogit.ListOptions{
+		Auth:          auth.Method,
+		CABundle:      auth.CABundle,
+		ClientCert:    auth.TLSCert,
+		ClientKey:     auth.TLSKey,
+		PeelingOption: gogit.AppendPeeled,
+	})
+	if err != nil {
+		return nil, wrap("listing references of "+redact.URL(url), err, auth)
+	}
+	return refs, nil
+}
+
+// CloneOptions tune Clone.
+type CloneOptions struct {
+	RecurseSubmodules bool
+	SparseCheckout    []string
+}
+
+// Clone fetches target into dir and checks out its commit. It fetches only what the ref needs:
+// the one ref at depth 1 when the ref points at the commit, the ref with its history for a
+// pinned commit on a branch, and every branch for a bare commit. It never depends on the
+// remote's HEAD.
+func Clone(ctx context.Context, url, dir string, target Target, auth *Auth, o CloneOptions) (*Commit, error) {
+	repo, err := gogit.PlainInit(dir, false)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: gogit.DefaultRemoteName, URLs: []string{url}}); err != nil {
+		return nil, err
+	}
+	fetch := &gogit.FetchOptions{
+		RemoteName: gogit.DefaultRemoteName,
+		Auth:       auth.Method,
+		CABundle:   auth.CABundle,
+		ClientCert: auth.TLSCert,
+		ClientKey:  auth.TLSKey,
+		Tags:       gogit.NoTags,
+	}
+	if target.RefName != "" {
+		fetch.RefSpecs = []config.RefSpec{config.RefSpec(fmt.Sprintf("+%s:%s", target.RefName, target.RefName))}
+	} else {
+		fetch.RefSpecs = []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*"}
+	}
+	if target.Shallow {
+		fetch.Depth = 1
+	}
+	if err := repo.FetchContext(ctx, fetch); err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
+		return nil, wrap("fetching "+redact.URL(url), err, auth)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return nil, err
+	}
+	hash := plumbing.NewHash(target.Commit)
+	if err := wt.Checkout(&gogit.CheckoutOptions{Hash: hash, Force: true, SparseCheckoutDirectories: o.SparseCheckout}); err != nil {
+		return nil, wrap(fmt.Sprintf("checking out commit '%s'", target.Commit), err, auth)
+	}
+	if o.RecurseSubmodules {
+		subs, err := wt.Submodules()
+		if err != nil {
+			return nil, err
+		}
+		if err := subs.UpdateContext(ctx, &gogit.SubmoduleUpdateOptions{Init: true, RecurseSubmodules: gogit.DefaultSubmoduleRecursionDepth, Auth: auth.Method}); err != nil {
+			return nil, wrap("updating submodules", err, auth)
+		}
+	}
+	c, err := repo.CommitObject(hash)
+	if err != nil {
+		return nil, fmt.Errorf("reading commit '%s': %w", target.Commit, err)
+	}
+	subject, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+	return &Commit{Hash: c.Hash.String(), Revision: target.Revision, Subject: subject}, nil
+}
+
+// wrap adds context and removes every credential from the message.
+func wrap(what string, err error, auth *Auth) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: timed out", what)
+	}
+	return redact.Error(fmt.Errorf("%s: %w", what, err), auth.Secrets...)
+}

@@ -1,0 +1,82 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Options are source-controller's storage flags, with Flux's names and defaults.
+type Options struct {
+	Path             string
+	Addr             string
+	AdvAddr          string
+	RetentionTTL     time.Duration
+	RetentionRecords int
+}
+
+// DefaultOptions returns Flux's defaults.
+func DefaultOptions() Options {
+	return Options{Path: "/data", Addr: ":9090", RetentionTTL: time.Minute, RetentionRecords: 2}
+}
+
+// BindFlags registers the options on fs.
+func (o *Options) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Path, "storage-path", o.Path, "The local storage path.")
+	fs.StringVar(&o.Addr, "storage-addr", o.Addr, "The address the static file server binds to.")
+	fs.StringVar(&o.AdvAddr, "storage-adv-addr", o.AdvAddr, "The advertised address of the static file server; derived from --storage-addr and the host name when empty.")
+	fs.DurationVar(&o.RetentionTTL, "artifact-retention-ttl", o.RetentionTTL, "How long superseded artifacts are kept.")
+	fs.IntVar(&o.RetentionRecords, "artifact-retention-records", o.RetentionRecords, "How many artifacts per object are kept regardless of age.")
+}
+
+// AdvertisedAddr returns AdvAddr, or the host name with the port of Addr.
+func (o *Options) AdvertisedAddr() (string, error) {
+	if o.AdvAddr != "" {
+		return o.AdvAddr, nil
+	}
+	host, port, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return "", fmt.Errorf("--storage-addr %q: %w", o.Addr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if host, err = os.Hostname(); err != nil {
+			return "", err
+		}
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// Server serves the storage over HTTP until its context ends; it is a controller-runtime
+// Runnable.
+type Server struct {
+	Storage *Storage
+	Addr    string
+}
+
+// Start implements manager.Runnable.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("artifact server: %w", err)
+	}
+	srv := &http.Server{Handler: s.Storage.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errs := make(chan error, 1)
+	go func() { errs <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	case err := <-errs:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
