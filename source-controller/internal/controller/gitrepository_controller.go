@@ -5,7 +5,9 @@ import (
 	"errors"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -14,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/runtime/metrics"
 	"github.com/driftless-dev/driftless/pkg/runtime/patch"
@@ -59,12 +62,14 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	patcher := patch.NewStatusPatcher(obj, r.Client)
+	oldReady := conditions.Get(obj, meta.ReadyCondition).DeepCopy()
 	defer func() {
 		if obj.Spec.Suspend && obj.DeletionTimestamp.IsZero() {
 			retErr = errors.Join(retErr, patcher.Patch(ctx, obj)) // the finalizer only
 			return
 		}
 		summarizeGitRepository(obj, retErr)
+		r.notifyFailure(obj, oldReady)
 		if err := patcher.Patch(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
 			retErr = errors.Join(retErr, err)
 		}
@@ -98,6 +103,19 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, r.reconcileArtifact(ctx, obj, fetched)
+}
+
+// notifyFailure emits a Warning event when the object becomes not Ready or fails for a new
+// reason, not on every retry of the same failure.
+func (r *GitRepositoryReconciler) notifyFailure(obj *sourcev1.GitRepository, old *metav1.Condition) {
+	ready := conditions.Get(obj, meta.ReadyCondition)
+	if ready == nil || ready.Status != metav1.ConditionFalse {
+		return
+	}
+	if old != nil && old.Status == ready.Status && old.Reason == ready.Reason && old.Message == ready.Message {
+		return
+	}
+	r.Events.Event(obj, corev1.EventTypeWarning, ready.Reason, ready.Message)
 }
 
 // reconcileDelete removes the object's artifacts and then its finalizer.

@@ -148,6 +148,17 @@ func TestGitRepositoryBasicAuth(t *testing.T) {
 		t.Errorf("Reconciling = %+v", c)
 	}
 	assertNoSecret(t, obj, password)
+	eventually(t, 10*time.Second, func() error {
+		for _, e := range eventsFor(t, obj) {
+			if e.Type == corev1.EventTypeWarning && e.Reason == sourcev1.GitOperationFailedReason {
+				if e.Count > 1 {
+					return fmt.Errorf("the same failure was reported %d times", e.Count)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no warning event for the failure")
+	})
 
 	// Fixing the Secret and asking for a reconcile recovers.
 	secret(t, "right-credentials", map[string]string{"username": "flux", "password": password})

@@ -1,0 +1,216 @@
+package controller
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/gitkit"
+	"github.com/fluxcd/pkg/gittestserver"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+)
+
+// testPKI is a CA and a server certificate for 127.0.0.1, in PEM.
+type testPKI struct{ caPEM, certPEM, keyPEM []byte }
+
+func newTestPKI(t *testing.T) testPKI {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "driftless test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	return testPKI{
+		caPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	}
+}
+
+func waitNotReady(t *testing.T, obj *sourcev1.GitRepository, messagePart string) *sourcev1.GitRepository {
+	t.Helper()
+	var got *sourcev1.GitRepository
+	eventually(t, 30*time.Second, func() error {
+		got = get(t, obj)
+		c := findCondition(got, meta.ReadyCondition)
+		if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, messagePart) {
+			return fmt.Errorf("ready = %+v, want False with %q", c, messagePart)
+		}
+		return nil
+	})
+	return got
+}
+
+func TestGitRepositoryHTTPSWithCAAndBearerToken(t *testing.T) {
+	const token = "ghp_t0k3n-for-tests"
+	pki := newTestPKI(t)
+	srv := newGitServer(t, func(s *gittestserver.GitServer) {
+		s.AddHTTPMiddlewares(func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Authorization") != "Bearer "+token {
+					http.Error(w, "unauthorized", http.StatusUnauthorized)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+		})
+	})
+	if err := srv.StartHTTPS(pki.certPEM, pki.keyPEM, pki.caPEM, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(srv.HTTPAddress(), "https://") {
+		t.Fatalf("server is not on https: %s", srv.HTTPAddress())
+	}
+	rp := newRepo(t, srv, "org/tls.git", map[string]string{"a": "a"})
+	head := rp.commit(map[string]string{"b": "b"}, "b")
+	rp.push("main")
+
+	// Without the CA the server is not trusted.
+	secret(t, "token-no-ca", map[string]string{"bearerToken": token})
+	untrusted := gitRepository(t, "tls-untrusted", srv.url("org/tls.git"), withSecret("token-no-ca"))
+	waitNotReady(t, untrusted, "certificate")
+	assertNoSecret(t, untrusted, token)
+
+	// Without the token the server refuses.
+	secret(t, "ca-no-token", map[string]string{"ca.crt": string(pki.caPEM)})
+	anonymous := gitRepository(t, "tls-anonymous", srv.url("org/tls.git"), withSecret("ca-no-token"))
+	waitNotReady(t, anonymous, "authentication required")
+
+	secret(t, "token-and-ca", map[string]string{"bearerToken": token, "ca.crt": string(pki.caPEM)})
+	obj := gitRepository(t, "tls", srv.url("org/tls.git"), withSecret("token-and-ca"))
+	waitRevision(t, obj, "main@sha1:"+head)
+	assertNoSecret(t, obj, token)
+}
+
+func TestGitRepositoryBearerTokenRefusedOverPlainHTTP(t *testing.T) {
+	srv := newGitServer(t)
+	newRepo(t, srv, "org/plain.git", map[string]string{"a": "a"})
+	secret(t, "plain-token", map[string]string{"bearerToken": "tok3n-value"})
+	obj := gitRepository(t, "plain-token", srv.url("org/plain.git"), withSecret("plain-token"))
+	got := waitNotReady(t, obj, "a bearer token is only sent over https")
+	if c := findCondition(got, meta.ReadyCondition); c.Reason != sourcev1.AuthenticationFailedReason {
+		t.Fatalf("reason = %s", c.Reason)
+	}
+}
+
+// sshServer starts the Git server's SSH endpoint, accepting only clientKey, and returns the
+// known_hosts line for its host key.
+func sshServer(t *testing.T, srv *gitServer, clientKey ssh.PublicKey) string {
+	t.Helper()
+	keyDir := t.TempDir()
+	srv.KeyDir(keyDir)
+	srv.Auth("git", "unused-for-ssh")
+	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(clientKey)))
+	srv.PublicKeyLookupFunc(func(content string) (*gitkit.PublicKey, error) {
+		if content != authorized {
+			return nil, errors.New("unknown key")
+		}
+		return &gitkit.PublicKey{Id: "driftless"}, nil
+	})
+	if err := srv.ListenSSH(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.StartSSH() }()
+	t.Cleanup(func() { _ = srv.StopSSH() })
+
+	hostKeyPEM, err := os.ReadFile(filepath.Join(keyDir, "gitkit.rsa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKey, err := ssh.ParsePrivateKey(hostKeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(srv.SSHAddress(), "ssh://git@")
+	return knownhosts.Line([]string{knownhosts.Normalize(addr)}, hostKey.PublicKey())
+}
+
+func newSSHIdentity(t *testing.T) (string, ssh.PublicKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, _ := ssh.NewPublicKey(pub)
+	return string(pem.EncodeToMemory(block)), sshPub
+}
+
+func TestGitRepositorySSH(t *testing.T) {
+	srv := newGitServer(t)
+	identity, pub := newSSHIdentity(t)
+	knownHosts := sshServer(t, srv, pub)
+	rp := newRepo(t, srv, "org/ssh.git", map[string]string{"a": "a"})
+	head := rp.commit(map[string]string{"b": "b"}, "b")
+	rp.push("main")
+	url := srv.SSHAddress() + "/org/ssh.git"
+
+	secret(t, "ssh-good", map[string]string{"identity": identity, "known_hosts": knownHosts})
+	obj := gitRepository(t, "ssh", url, withSecret("ssh-good"))
+	got := waitRevision(t, obj, "main@sha1:"+head)
+	if files := download(t, got.Status.Artifact); files["b"] != "b" {
+		t.Fatalf("files = %v", files)
+	}
+
+	// A host key that does not match known_hosts is refused.
+	_, otherPub := newSSHIdentity(t)
+	addr := strings.TrimPrefix(srv.SSHAddress(), "ssh://git@")
+	secret(t, "ssh-wrong-host", map[string]string{"identity": identity, "known_hosts": knownhosts.Line([]string{knownhosts.Normalize(addr)}, otherPub)})
+	spoofed := gitRepository(t, "ssh-spoofed", url, withSecret("ssh-wrong-host"))
+	got = waitNotReady(t, spoofed, "")
+	if c := findCondition(got, sourcev1.FetchFailedCondition); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("FetchFailed = %+v", c)
+	}
+
+	// A key the server does not know is refused.
+	stranger, _ := newSSHIdentity(t)
+	secret(t, "ssh-stranger", map[string]string{"identity": stranger, "known_hosts": knownHosts})
+	denied := gitRepository(t, "ssh-denied", url, withSecret("ssh-stranger"))
+	waitNotReady(t, denied, "")
+	assertNoSecret(t, denied, strings.Split(stranger, "\n")[1])
+
+	// An ssh URL without known_hosts is a configuration error, said plainly.
+	secret(t, "ssh-no-known-hosts", map[string]string{"identity": identity})
+	unverified := gitRepository(t, "ssh-unverified", url, withSecret("ssh-no-known-hosts"))
+	waitNotReady(t, unverified, "'known_hosts' is required")
+}
