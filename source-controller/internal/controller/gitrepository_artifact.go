@@ -36,6 +36,8 @@ func (r *GitRepositoryReconciler) reconcileArtifact(ctx context.Context, obj *so
 		obj.Status.ObservedIgnore = obj.Spec.Ignore
 		obj.Status.ObservedRecurseSubmodules = obj.Spec.RecurseSubmodules
 		obj.Status.ObservedSparseCheckout = obj.Spec.SparseCheckout
+		obj.Status.ObservedInclude = obj.Spec.Include
+		obj.Status.IncludedArtifacts = f.included
 		if !previous.HasRevision(artifact.Revision) {
 			r.Events.AnnotatedEventf(obj, map[string]string{sourcev1.GroupVersion.Group + "/revision": artifact.Revision},
 				corev1.EventTypeNormal, "NewArtifact", "stored artifact for commit '%s'", f.commit.Subject)

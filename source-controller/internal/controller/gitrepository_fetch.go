@@ -21,6 +21,8 @@ import (
 // fetchResult is what reconcileSource hands to reconcileArtifact.
 type fetchResult struct {
 	target git.Target
+	// included are the artifacts of spec.include copied into dir.
+	included []*meta.Artifact
 	// dir is the checked-out tree, or empty when the stored artifact is already current.
 	dir    string
 	commit *git.Commit
@@ -79,7 +81,11 @@ func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, obj *sour
 		return nil, err
 	}
 
-	if !rebuild && artifactCurrent(obj, target.Revision) {
+	included, err := r.resolveIncludes(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	if !rebuild && artifactCurrent(obj, target.Revision) && includesCurrent(obj, included) {
 		conditions.Delete(obj, sourcev1.FetchFailedCondition)
 		return &fetchResult{target: target}, nil
 	}
@@ -95,7 +101,10 @@ func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, obj *sour
 		return nil, err
 	}
 	conditions.Delete(obj, sourcev1.FetchFailedCondition)
-	return &fetchResult{target: target, dir: dir, commit: commit}, nil
+	if err := r.copyIncludes(obj, included, dir, tmp); err != nil {
+		return nil, err
+	}
+	return &fetchResult{target: target, dir: dir, commit: commit, included: included}, nil
 }
 
 // artifactCurrent reports whether the stored artifact already holds revision, built with the
@@ -108,8 +117,7 @@ func artifactCurrent(obj *sourcev1.GitRepository, revision string) bool {
 	s := obj.Status
 	return equalPtr(s.ObservedIgnore, obj.Spec.Ignore) &&
 		s.ObservedRecurseSubmodules == obj.Spec.RecurseSubmodules &&
-		slices.Equal(s.ObservedSparseCheckout, obj.Spec.SparseCheckout) &&
-		len(obj.Spec.Include) == 0 && len(s.ObservedInclude) == 0
+		slices.Equal(s.ObservedSparseCheckout, obj.Spec.SparseCheckout)
 }
 
 func equalPtr(a, b *string) bool {
