@@ -83,3 +83,9 @@ verify: $(BIN)/controller-gen ## Fail when generated files are stale, code is un
 	@out=$$(gofmt -l $(MODULES) tools); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(MAKE) --no-print-directory vet
 	hack/check-api-deps.sh
+
+##@ Benchmarks
+
+.PHONY: bench
+bench: control-plane build ## Measure the controllers (median of 3 runs); writes bench/results/results.{json,md}.
+	go run ./bench --bin-dir=$(BIN) --out=bench/results $(BENCH_ARGS)

@@ -162,11 +162,7 @@ func TestGitRepositoryBasicAuth(t *testing.T) {
 
 	// Fixing the Secret and asking for a reconcile recovers.
 	secret(t, "right-credentials", map[string]string{"username": "flux", "password": password})
-	fixed := get(t, obj)
-	fixed.Spec.SecretRef.Name = "right-credentials"
-	if err := env.Client.Update(testenv.Context(t), fixed); err != nil {
-		t.Fatal(err)
-	}
+	change(t, obj, func(o *sourcev1.GitRepository) { o.Spec.SecretRef.Name = "right-credentials" })
 	waitRevision(t, obj, "main@sha1:"+head)
 	assertNoSecret(t, obj, password)
 }
@@ -222,11 +218,7 @@ func TestGitRepositoryNoChangeReconcileSkipsClone(t *testing.T) {
 	}
 
 	// Changing a setting that shapes the artifact rebuilds it without a new commit.
-	changed := get(t, obj)
-	changed.Spec.Ignore = ptr("b\n")
-	if err := env.Client.Update(testenv.Context(t), changed); err != nil {
-		t.Fatal(err)
-	}
+	change(t, obj, func(o *sourcev1.GitRepository) { o.Spec.Ignore = ptr("b\n") })
 	eventually(t, 30*time.Second, func() error {
 		g := get(t, obj)
 		if g.Status.ObservedGeneration != g.Generation || g.Status.ObservedIgnore == nil {
@@ -353,20 +345,14 @@ func TestGitRepositorySuspended(t *testing.T) {
 	obj := gitRepository(t, "paused", srv.url("org/paused.git"))
 	waitRevision(t, obj, "main@sha1:"+head)
 
-	s := get(t, obj)
-	s.Spec.Suspend = true
-	if err := env.Client.Update(testenv.Context(t), s); err != nil {
-		t.Fatal(err)
-	}
+	change(t, obj, func(o *sourcev1.GitRepository) { o.Spec.Suspend = true })
 	rp.commit(map[string]string{"c": "c"}, "c")
 	rp.push("main")
 	packs := srv.packRequests.Load()
 	value := time.Now().Format(time.RFC3339Nano)
-	s = get(t, obj)
-	s.Annotations = map[string]string{meta.ReconcileRequestAnnotation: value}
-	if err := env.Client.Update(testenv.Context(t), s); err != nil {
-		t.Fatal(err)
-	}
+	change(t, obj, func(o *sourcev1.GitRepository) {
+		o.Annotations = map[string]string{meta.ReconcileRequestAnnotation: value}
+	})
 	// Give the controller a chance to (wrongly) act, bounded, then check nothing happened.
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {

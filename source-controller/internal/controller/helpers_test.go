@@ -357,3 +357,15 @@ func eventsFor(t *testing.T, obj client.Object) []corev1.Event {
 	}
 	return out
 }
+
+// change applies mutate to the object's spec or metadata with a merge patch, which does not
+// conflict with the controller's concurrent status writes.
+func change(t *testing.T, obj *sourcev1.GitRepository, mutate func(*sourcev1.GitRepository)) {
+	t.Helper()
+	current := get(t, obj)
+	base := current.DeepCopy()
+	mutate(current)
+	if err := env.Client.Patch(testenv.Context(t), current, client.MergeFrom(base)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -77,8 +77,11 @@ func (s *Storage) join(rel string) (string, error) {
 }
 
 // Archive packs dir into the artifact's tar.gz, skipping what filter excludes, and fills in the
-// artifact's digest, size and lastUpdateTime. The file appears atomically: readers see the old
-// file or the complete new one, never a partial one.
+// artifact's digest, size and lastUpdateTime. Artifact files are immutable: the file appears
+// atomically (never partial), and when a file of that name already holds different content
+// (the same commit packed with other settings), the new artifact is stored as
+// '<name>-<12 hex of digest>.tar.gz' instead, so that a consumer holding the old digest never
+// downloads bytes that do not match it.
 func (s *Storage) Archive(a *meta.Artifact, dir string, filter Filter) error {
 	target, err := s.LocalPath(*a)
 	if err != nil {
@@ -109,10 +112,19 @@ func (s *Storage) Archive(a *meta.Artifact, dir string, filter Filter) error {
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return err
 	}
+	a.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if existing := *a; s.Verify(existing) != nil && fileExists(target) {
+		// Same name, other content: keep the existing file untouched.
+		hexDigest := strings.TrimPrefix(a.Digest, "sha256:")
+		a.Path = strings.TrimSuffix(a.Path, ".tar.gz") + "-" + hexDigest[:12] + ".tar.gz"
+		a.URL = s.URL(a.Path)
+		if target, err = s.LocalPath(*a); err != nil {
+			return err
+		}
+	}
 	if err := os.Rename(tmp.Name(), target); err != nil {
 		return fmt.Errorf("storing artifact: %w", err)
 	}
-	a.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	size := counted.n
 	a.Size = &size
 	a.LastUpdateTime = metav1.Now()
@@ -210,6 +222,11 @@ func (s *Storage) RemoveAll(kind, namespace, name string) error {
 		return err
 	}
 	return os.RemoveAll(dir)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 type countingWriter struct {

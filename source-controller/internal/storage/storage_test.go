@@ -322,3 +322,33 @@ func TestServer(t *testing.T) {
 		t.Fatal("served bytes do not match the recorded digest")
 	}
 }
+
+func TestArchiveNeverRewritesAnExistingArtifact(t *testing.T) {
+	s := newStorage(t)
+	first := s.NewArtifact("GitRepository", "default", "x", "main@sha1:abc", "abc.tar.gz")
+	if err := s.Archive(&first, tree(t, map[string]string{"a": "1"}), nil); err != nil {
+		t.Fatal(err)
+	}
+	// The same commit packed again with the same content reuses the name.
+	same := s.NewArtifact("GitRepository", "default", "x", "main@sha1:abc", "abc.tar.gz")
+	if err := s.Archive(&same, tree(t, map[string]string{"a": "1"}), nil); err != nil {
+		t.Fatal(err)
+	}
+	if same.Path != first.Path || same.Digest != first.Digest {
+		t.Fatalf("identical content got %s, want %s", same.Path, first.Path)
+	}
+	// Other content for the same commit (an include or ignore change) gets its own file.
+	other := s.NewArtifact("GitRepository", "default", "x", "main@sha1:abc", "abc.tar.gz")
+	if err := s.Archive(&other, tree(t, map[string]string{"a": "2"}), nil); err != nil {
+		t.Fatal(err)
+	}
+	if other.Path == first.Path || !strings.HasPrefix(other.Path, "gitrepository/default/x/abc-") || !strings.HasSuffix(other.URL, other.Path) {
+		t.Fatalf("different content stored at %s (%s)", other.Path, other.URL)
+	}
+	if err := s.Verify(first); err != nil {
+		t.Fatalf("the first artifact was rewritten: %v", err)
+	}
+	if err := s.Verify(other); err != nil {
+		t.Fatal(err)
+	}
+}

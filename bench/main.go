@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/driftless-dev/driftless/pkg/testenv"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+)
+
+// result is one scenario's measurement.
+type result struct {
+	Scenario   string             `json:"scenario"`
+	Controller string             `json:"controller"`
+	WallSec    float64            `json:"wallSeconds"`
+	CPUSec     float64            `json:"cpuSeconds"`
+	PeakRSSMiB float64            `json:"peakRSSMiB"`
+	Requests   float64            `json:"apiRequests"`
+	Extra      map[string]float64 `json:"extra,omitempty"`
+	Note       string             `json:"note"`
+}
+
+type scenario struct {
+	name string
+	note string
+	run  func(ctx context.Context, h *harness) (result, error)
+}
+
+func main() {
+	runs := flag.Int("runs", 3, "runs per scenario; the median of each figure is reported")
+	only := flag.String("scenarios", "", "comma-separated scenario names; all when empty")
+	binDir := flag.String("bin-dir", "bin", "directory holding the controller binaries")
+	outDir := flag.String("out", "bench/results", "directory for results.json and results.md")
+	flag.Parse()
+	// gitkit logs every Git request through the standard logger; the harness logs through its own.
+	logger := log.New(os.Stderr, "", log.Ltime)
+	log.SetOutput(io.Discard)
+
+	all := sourceScenarios()
+	var selected []scenario
+	for _, s := range all {
+		if *only == "" || strings.Contains(","+*only+",", ","+s.name+",") {
+			selected = append(selected, s)
+		}
+	}
+	if len(selected) == 0 {
+		logger.Fatalf("no scenario matches %q", *only)
+	}
+
+	env, err := testenv.Start(testenv.WithScheme(sourcev1.AddToScheme))
+	if err != nil {
+		logger.Fatal(err)
+	}
+	defer env.Stop()
+	work, err := os.MkdirTemp("", "driftless-bench-")
+	if err != nil {
+		logger.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+	h := &harness{env: env, binDir: *binDir, work: work}
+	defer h.close()
+
+	ctx := context.Background()
+	var results []result
+	for _, s := range selected {
+		var samples []result
+		for i := 1; i <= *runs; i++ {
+			logger.Printf("%s: run %d of %d", s.name, i, *runs)
+			r, err := s.run(ctx, h)
+			if err != nil {
+				logger.Fatalf("%s: %v", s.name, err)
+			}
+			r.Scenario, r.Note = s.name, s.note
+			logger.Printf("%s: %.2fs wall, %.2f CPU-s, %.0f MiB peak RSS, %.0f API requests %v", s.name, r.WallSec, r.CPUSec, r.PeakRSSMiB, r.Requests, r.Extra)
+			samples = append(samples, r)
+		}
+		results = append(results, median(samples))
+	}
+	if err := write(*outDir, results); err != nil {
+		logger.Fatal(err)
+	}
+}
+
+// median takes the median of each figure separately.
+func median(samples []result) result {
+	pick := func(get func(result) float64) float64 {
+		vals := make([]float64, len(samples))
+		for i, s := range samples {
+			vals[i] = get(s)
+		}
+		sort.Float64s(vals)
+		return vals[len(vals)/2]
+	}
+	m := samples[0]
+	m.WallSec = pick(func(r result) float64 { return r.WallSec })
+	m.CPUSec = pick(func(r result) float64 { return r.CPUSec })
+	m.PeakRSSMiB = pick(func(r result) float64 { return r.PeakRSSMiB })
+	m.Requests = pick(func(r result) float64 { return r.Requests })
+	for k := range m.Extra {
+		m.Extra[k] = pick(func(r result) float64 { return r.Extra[k] })
+	}
+	return m
+}
+
+func write(dir string, results []result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(map[string]any{
+		"date":    time.Now().UTC().Format(time.RFC3339),
+		"machine": machine(),
+		"results": results,
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("| scenario | controller | wall (s) | CPU (s) | peak RSS (MiB) | API requests | other |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | --- |\n")
+	for _, r := range results {
+		var extra []string
+		for k, v := range r.Extra {
+			extra = append(extra, fmt.Sprintf("%s %g", k, v))
+		}
+		sort.Strings(extra)
+		fmt.Fprintf(&b, "| %s: %s | %s | %.2f | %.2f | %.0f | %.0f | %s |\n",
+			r.Scenario, r.Note, r.Controller, r.WallSec, r.CPUSec, r.PeakRSSMiB, r.Requests, strings.Join(extra, ", "))
+	}
+	fmt.Print(b.String())
+	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(b.String()), 0o644)
+}
+
+func machine() string {
+	cpu := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores", cpu, numCPU())
+}
