@@ -40,6 +40,8 @@ func main() {
 	only := flag.String("scenarios", "", "comma-separated scenario names; all when empty")
 	binDir := flag.String("bin-dir", "bin", "directory holding the controller binaries")
 	outDir := flag.String("out", "bench/results", "directory for results.json and results.md")
+	flag.StringVar(&profileDir, "profile", "", "when set, save a CPU profile (first -profile-seconds of each run) and a heap profile (end of each run) of the controller here")
+	flag.IntVar(&profileSeconds, "profile-seconds", 30, "length of the CPU profile")
 	flag.Parse()
 	// gitkit logs every Git request through the standard logger; the harness logs through its own.
 	logger := log.New(os.Stderr, "", log.Ltime)

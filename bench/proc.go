@@ -21,7 +21,9 @@ type controller struct {
 	logPath     string
 }
 
-func startController(binDir, name, kubeconfig, logDir string, args ...string) (*controller, error) {
+// startController starts a controller binary that watches only namespace, so that objects
+// left by earlier runs do not add to a run's figures.
+func startController(binDir, name, kubeconfig, logDir, namespace string, args ...string) (*controller, error) {
 	metrics, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -30,14 +32,14 @@ func startController(binDir, name, kubeconfig, logDir string, args ...string) (*
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(logDir, name+".log")
+	logPath := filepath.Join(logDir, namespace+"-"+name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	args = append([]string{"--metrics-addr=" + metrics, "--health-addr=" + health}, args...)
+	args = append([]string{"--metrics-addr=" + metrics, "--health-addr=" + health, "--watch-all-namespaces=false"}, args...)
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "RUNTIME_NAMESPACE="+namespace)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -128,4 +130,49 @@ func (c *controller) apiRequests() (float64, error) {
 		total += v
 	}
 	return total, nil
+}
+
+var (
+	profileDir     string
+	profileSeconds int
+)
+
+// profile saves the controller's CPU profile for the next profileSeconds in the background;
+// wait for the returned channel before stopping the controller.
+func (c *controller) profile(name string) <-chan struct{} {
+	done := make(chan struct{})
+	if profileDir == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		_ = c.save(fmt.Sprintf("/debug/pprof/profile?seconds=%d", profileSeconds), name+".cpu.pprof")
+	}()
+	return done
+}
+
+// heapProfile saves the controller's heap profile now.
+func (c *controller) heapProfile(name string) {
+	if profileDir != "" {
+		_ = c.save("/debug/pprof/heap", name+".heap.pprof")
+	}
+}
+
+func (c *controller) save(path, file string) error {
+	resp, err := http.Get("http://" + c.metricsAddr + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := os.MkdirAll(profileDir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(profileDir, file))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }

@@ -23,13 +23,13 @@ func sourceScenarios() []scenario {
 }
 
 // startSource starts a fresh source-controller with its own storage.
-func startSource(h *harness, run string) (*controller, error) {
+func startSource(h *harness, ns string) (*controller, error) {
 	storageAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(h.work, run)
-	return startController(h.binDir, "source-controller", h.env.Kubeconfig, h.work,
+	dir := filepath.Join(h.work, ns)
+	return startController(h.binDir, "source-controller", h.env.Kubeconfig, h.work, ns,
 		"--storage-path="+filepath.Join(dir, "storage"), "--storage-addr="+storageAddr, "--storage-adv-addr="+storageAddr)
 }
 
@@ -72,10 +72,13 @@ func measure(ctx context.Context, h *harness, fn func(ns string) error) (result,
 		return result{}, err
 	}
 	start := time.Now()
+	profiled := c.profile(ns)
 	if err := fn(ns); err != nil {
 		return result{}, fmt.Errorf("%w (controller log: %s)", err, c.logPath)
 	}
 	wall := time.Since(start)
+	c.heapProfile(ns)
+	<-profiled
 	after, err := c.usage()
 	if err != nil {
 		return result{}, err

@@ -17,6 +17,7 @@ require (
 	github.com/fluxcd/pkg/gittestserver v0.25.0
 	github.com/go-git/go-git/v5 v5.19.3
 	github.com/go-logr/logr v1.4.3
+	github.com/klauspost/compress v1.20.1
 	github.com/spf13/pflag v1.1.0
 	golang.org/x/crypto v0.57.0
 	k8s.io/api v0.37.2

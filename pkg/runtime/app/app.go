@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -102,7 +103,7 @@ func NewManager(o *Options, scheme *runtime.Scheme, watched Watched, log logr.Lo
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        log,
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr, ExtraHandlers: pprofHandlers()},
 		HealthProbeBindAddress:        o.HealthAddr,
 		LeaderElection:                o.LeaderElection.Enable,
 		LeaderElectionID:              o.Name + "-leader-election",
@@ -209,4 +210,16 @@ func NewScheme(addToScheme ...func(*runtime.Scheme) error) *runtime.Scheme {
 		utilruntime.Must(add(s))
 	}
 	return s
+}
+
+// pprofHandlers serves Go's profiles on the metrics address under /debug/pprof/, as Flux
+// does, so a running controller can be profiled without a rebuild.
+func pprofHandlers() map[string]http.Handler {
+	return map[string]http.Handler{
+		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"/debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
+		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+		"/debug/pprof/symbol":  http.HandlerFunc(pprof.Symbol),
+		"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
+	}
 }

@@ -52,12 +52,18 @@ func (r *GitRepositoryReconciler) reconcileStorage(ctx context.Context, obj *sou
 // the settings that shape the artifact) differ from the stored artifact.
 // Sets: FetchFailed, Stalled (on configuration errors), Reconciling.
 func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, obj *sourcev1.GitRepository, tmp *workDir, rebuild bool) (*fetchResult, error) {
-	data, err := r.authSecret(ctx, obj)
+	data, err := r.secretData(ctx, obj, obj.Spec.SecretRef)
 	if err != nil {
 		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, "%s", err.Error())
 		return nil, err
 	}
 	auth, err := git.AuthFromSecret(obj.Spec.URL, data, tmp.root)
+	if err == nil && obj.Spec.ProxySecretRef != nil {
+		var proxy map[string][]byte
+		if proxy, err = r.secretData(ctx, obj, obj.Spec.ProxySecretRef); err == nil {
+			err = auth.SetProxy(proxy)
+		}
+	}
 	if err != nil {
 		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, "%s", err.Error())
 		return nil, err
@@ -127,12 +133,12 @@ func equalPtr(a, b *string) bool {
 	return *a == *b
 }
 
-// authSecret reads spec.secretRef, or returns nil when there is none.
-func (r *GitRepositoryReconciler) authSecret(ctx context.Context, obj *sourcev1.GitRepository) (map[string][]byte, error) {
-	if obj.Spec.SecretRef == nil {
+// secretData reads a Secret in the object's namespace, or returns nil when ref is nil.
+func (r *GitRepositoryReconciler) secretData(ctx context.Context, obj *sourcev1.GitRepository, ref *meta.LocalObjectReference) (map[string][]byte, error) {
+	if ref == nil {
 		return nil, nil
 	}
-	key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.SecretRef.Name}
+	key := types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}
 	secret := &corev1.Secret{}
 	if err := r.Get(ctx, key, secret); err != nil {
 		if apierrors.IsNotFound(err) {

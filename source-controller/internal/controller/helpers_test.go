@@ -79,7 +79,12 @@ type repo struct {
 func newRepo(t *testing.T, s *gitServer, repoPath string, files map[string]string) *repo {
 	t.Helper()
 	bare := filepath.Join(s.Root(), repoPath)
-	if _, err := gogit.PlainInit(bare, true); err != nil {
+	bareRepo, err := gogit.PlainInit(bare, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Like a Git host, point the remote's HEAD at the default branch.
+	if err := bareRepo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName("main"))); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

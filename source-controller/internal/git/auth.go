@@ -34,6 +34,7 @@ type Auth struct {
 	CABundle []byte
 	TLSCert  []byte
 	TLSKey   []byte
+	Proxy    transport.ProxyOptions
 	// Secrets lists the credential values, so that error messages can be redacted.
 	Secrets []string
 }
@@ -143,4 +144,27 @@ func algorithmsFor(keyType string) []string {
 		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
 	}
 	return []string{keyType}
+}
+
+// Proxy Secret keys, as in Flux's spec.proxySecretRef.
+const (
+	KeyProxyAddress = "address"
+)
+
+// SetProxy configures the proxy from a proxySecretRef's data: 'address' (required), and
+// optional 'username' and 'password'.
+func (a *Auth) SetProxy(data map[string][]byte) error {
+	addr := string(data[KeyProxyAddress])
+	if addr == "" {
+		return fmt.Errorf("%w: the proxy secret has no '%s'", ErrInvalidSecret, KeyProxyAddress)
+	}
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%w: the proxy address is not a URL", ErrInvalidSecret)
+	}
+	a.Proxy = transport.ProxyOptions{URL: addr, Username: string(data[KeyUsername]), Password: string(data[KeyPassword])}
+	if a.Proxy.Password != "" {
+		a.Secrets = append(a.Secrets, a.Proxy.Password)
+	}
+	return nil
 }

@@ -32,6 +32,7 @@ func ListRefs(ctx context.Context, url string, auth *Auth) ([]*plumbing.Referenc
 		ClientCert:    auth.TLSCert,
 		ClientKey:     auth.TLSKey,
 		PeelingOption: gogit.AppendPeeled,
+		ProxyOptions:  auth.Proxy,
 	})
 	if err != nil {
 		return nil, wrap("listing references of "+redact.URL(url), err, auth)
@@ -58,12 +59,13 @@ func Clone(ctx context.Context, url, dir string, target Target, auth *Auth, o Cl
 		return nil, err
 	}
 	fetch := &gogit.FetchOptions{
-		RemoteName: gogit.DefaultRemoteName,
-		Auth:       auth.Method,
-		CABundle:   auth.CABundle,
-		ClientCert: auth.TLSCert,
-		ClientKey:  auth.TLSKey,
-		Tags:       gogit.NoTags,
+		RemoteName:   gogit.DefaultRemoteName,
+		Auth:         auth.Method,
+		CABundle:     auth.CABundle,
+		ClientCert:   auth.TLSCert,
+		ClientKey:    auth.TLSKey,
+		Tags:         gogit.NoTags,
+		ProxyOptions: auth.Proxy,
 	}
 	if target.RefName != "" {
 		fetch.RefSpecs = []config.RefSpec{config.RefSpec(fmt.Sprintf("+%s:%s", target.RefName, target.RefName))}

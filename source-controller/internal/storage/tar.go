@@ -2,7 +2,7 @@ package storage
 
 import (
 	"archive/tar"
-	"compress/gzip"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"io/fs"
 	"os"
