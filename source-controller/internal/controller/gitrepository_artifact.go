@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,7 +10,6 @@ import (
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
-	"github.com/driftless-dev/driftless/source-controller/internal/sourceignore"
 )
 
 // latestFile is the name of the symlink to an object's current artifact.
@@ -22,13 +20,9 @@ const latestFile = "latest.tar.gz"
 // Sets: ArtifactInStorage, StorageOperationFailed, Ready (on success).
 func (r *GitRepositoryReconciler) reconcileArtifact(ctx context.Context, obj *sourcev1.GitRepository, f *fetchResult) error {
 	log := ctrl.LoggerFrom(ctx)
-	if f.dir != "" {
-		matcher, err := sourceignore.NewMatcher(f.dir, obj.Spec.Ignore)
-		if err != nil {
-			return r.storageFailed(obj, sourcev1.ArchiveOperationFailedReason, fmt.Errorf("reading ignore rules: %w", err))
-		}
+	if f.source != nil {
 		artifact := r.Storage.NewArtifact(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, f.target.Revision, f.commit.Hash+".tar.gz")
-		if err := r.Storage.Archive(&artifact, f.dir, matcher.Excluded); err != nil {
+		if err := r.Storage.Archive(&artifact, f.source, f.exclude); err != nil {
 			return r.storageFailed(obj, sourcev1.ArchiveOperationFailedReason, err)
 		}
 		previous := obj.Status.Artifact

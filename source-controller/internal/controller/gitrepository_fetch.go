@@ -16,16 +16,20 @@ import (
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 	"github.com/driftless-dev/driftless/source-controller/internal/git"
+	"github.com/driftless-dev/driftless/source-controller/internal/sourceignore"
+	"github.com/driftless-dev/driftless/source-controller/internal/storage"
 )
 
 // fetchResult is what reconcileSource hands to reconcileArtifact.
 type fetchResult struct {
 	target git.Target
-	// included are the artifacts of spec.include copied into dir.
+	// included are the artifacts of spec.include.
 	included []*meta.Artifact
-	// dir is the checked-out tree, or empty when the stored artifact is already current.
-	dir    string
-	commit *git.Commit
+	// source is the tree to pack, or nil when the stored artifact is already current.
+	source storage.Source
+	// exclude applies Flux's exclusions, spec.ignore and the tree's .sourceignore files.
+	exclude storage.Filter
+	commit  *git.Commit
 }
 
 // reconcileStorage checks the recorded artifact against storage. A missing or corrupted file
@@ -98,11 +102,26 @@ func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, obj *sour
 
 	conditions.MarkReconciling(obj, meta.ProgressingReason, "building artifact: new upstream revision '%s'", target.Revision)
 	dir := tmp.path("checkout")
-	commit, err := git.Clone(ctx, obj.Spec.URL, dir, target, auth, git.CloneOptions{
+	fetched, err := git.Fetch(ctx, obj.Spec.URL, dir, target, auth)
+	if err != nil {
+		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "%s", err.Error())
+		return nil, err
+	}
+	result := &fetchResult{target: target, commit: &fetched.Commit, included: included}
+	if len(obj.Spec.Include) == 0 && !obj.Spec.RecurseSubmodules {
+		// Pack straight from the object store: no checkout of files only to read them back.
+		if err := prepareTree(obj, fetched, result); err != nil {
+			conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "%s", err.Error())
+			return nil, err
+		}
+		conditions.Delete(obj, sourcev1.FetchFailedCondition)
+		return result, nil
+	}
+	// Includes and submodules need the files on disk.
+	if err := fetched.Checkout(ctx, auth, git.CloneOptions{
 		RecurseSubmodules: obj.Spec.RecurseSubmodules,
 		SparseCheckout:    obj.Spec.SparseCheckout,
-	})
-	if err != nil {
+	}); err != nil {
 		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "%s", err.Error())
 		return nil, err
 	}
@@ -110,7 +129,12 @@ func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, obj *sour
 	if err := r.copyIncludes(obj, included, dir, tmp); err != nil {
 		return nil, err
 	}
-	return &fetchResult{target: target, dir: dir, commit: commit, included: included}, nil
+	matcher, err := sourceignore.NewMatcher(dir, obj.Spec.Ignore)
+	if err != nil {
+		return nil, fmt.Errorf("reading ignore rules: %w", err)
+	}
+	result.source, result.exclude = storage.DirSource(dir), matcher.Excluded
+	return result, nil
 }
 
 // artifactCurrent reports whether the stored artifact already holds revision, built with the
@@ -147,4 +171,20 @@ func (r *GitRepositoryReconciler) secretData(ctx context.Context, obj *sourcev1.
 		return nil, fmt.Errorf("reading secret '%s': %w", key, err)
 	}
 	return secret.Data, nil
+}
+
+// prepareTree sets up packing from the fetched commit's tree.
+func prepareTree(obj *sourcev1.GitRepository, fetched *git.Fetched, result *fetchResult) error {
+	tree, err := fetched.Tree()
+	if err != nil {
+		return fmt.Errorf("reading the tree of commit '%s': %w", fetched.Commit.Hash, err)
+	}
+	src := git.TreeSource{Tree: tree, Sparse: obj.Spec.SparseCheckout}
+	ignoreFiles, err := src.IgnoreFiles(sourceignore.FileName)
+	if err != nil {
+		return fmt.Errorf("reading %s files: %w", sourceignore.FileName, err)
+	}
+	result.source = src
+	result.exclude = sourceignore.NewMatcherFromFiles(obj.Spec.Ignore, ignoreFiles).Excluded
+	return nil
 }

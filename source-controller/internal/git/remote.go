@@ -9,6 +9,7 @@ import (
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/driftless-dev/driftless/pkg/runtime/redact"
@@ -46,11 +47,18 @@ type CloneOptions struct {
 	SparseCheckout    []string
 }
 
-// Clone fetches target into dir and checks out its commit. It fetches only what the ref needs:
-// the one ref at depth 1 when the ref points at the commit, the ref with its history for a
-// pinned commit on a branch, and every branch for a bare commit. It never depends on the
+// Fetched is a repository fetched into a directory, its commit not checked out yet.
+type Fetched struct {
+	repo   *gogit.Repository
+	commit *object.Commit
+	Commit Commit
+}
+
+// Fetch fetches target into dir without checking anything out. It fetches only what the ref
+// needs: the one ref at depth 1 when the ref points at the commit, the ref with its history
+// for a pinned commit on a branch, and every branch for a bare commit. It never depends on the
 // remote's HEAD.
-func Clone(ctx context.Context, url, dir string, target Target, auth *Auth, o CloneOptions) (*Commit, error) {
+func Fetch(ctx context.Context, url, dir string, target Target, auth *Auth) (*Fetched, error) {
 	repo, err := gogit.PlainInit(dir, false)
 	if err != nil {
 		return nil, err
@@ -78,30 +86,37 @@ func Clone(ctx context.Context, url, dir string, target Target, auth *Auth, o Cl
 	if err := repo.FetchContext(ctx, fetch); err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
 		return nil, wrap("fetching "+redact.URL(url), err, auth)
 	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		return nil, err
-	}
-	hash := plumbing.NewHash(target.Commit)
-	if err := wt.Checkout(&gogit.CheckoutOptions{Hash: hash, Force: true, SparseCheckoutDirectories: o.SparseCheckout}); err != nil {
-		return nil, wrap(fmt.Sprintf("checking out commit '%s'", target.Commit), err, auth)
-	}
-	if o.RecurseSubmodules {
-		subs, err := wt.Submodules()
-		if err != nil {
-			return nil, err
-		}
-		if err := subs.UpdateContext(ctx, &gogit.SubmoduleUpdateOptions{Init: true, RecurseSubmodules: gogit.DefaultSubmoduleRecursionDepth, Auth: auth.Method}); err != nil {
-			return nil, wrap("updating submodules", err, auth)
-		}
-	}
-	c, err := repo.CommitObject(hash)
+	c, err := repo.CommitObject(plumbing.NewHash(target.Commit))
 	if err != nil {
 		return nil, fmt.Errorf("reading commit '%s': %w", target.Commit, err)
 	}
 	subject, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
-	return &Commit{Hash: c.Hash.String(), Revision: target.Revision, Subject: subject}, nil
+	return &Fetched{repo: repo, commit: c, Commit: Commit{Hash: c.Hash.String(), Revision: target.Revision, Subject: subject}}, nil
 }
+
+// Checkout writes the commit's files into the fetch directory.
+func (f *Fetched) Checkout(ctx context.Context, auth *Auth, o CloneOptions) error {
+	wt, err := f.repo.Worktree()
+	if err != nil {
+		return err
+	}
+	if err := wt.Checkout(&gogit.CheckoutOptions{Hash: f.commit.Hash, Force: true, SparseCheckoutDirectories: o.SparseCheckout}); err != nil {
+		return wrap(fmt.Sprintf("checking out commit '%s'", f.Commit.Hash), err, auth)
+	}
+	if o.RecurseSubmodules {
+		subs, err := wt.Submodules()
+		if err != nil {
+			return err
+		}
+		if err := subs.UpdateContext(ctx, &gogit.SubmoduleUpdateOptions{Init: true, RecurseSubmodules: gogit.DefaultSubmoduleRecursionDepth, Auth: auth.Method}); err != nil {
+			return wrap("updating submodules", err, auth)
+		}
+	}
+	return nil
+}
+
+// Tree returns the commit's tree, to be packed without a checkout.
+func (f *Fetched) Tree() (*object.Tree, error) { return f.commit.Tree() }
 
 // wrap adds context and removes every credential from the message.
 func wrap(what string, err error, auth *Auth) error {

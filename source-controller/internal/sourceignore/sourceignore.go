@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
@@ -61,15 +62,10 @@ type Matcher struct {
 	m gitignore.Matcher
 }
 
-// NewMatcher builds the rules for root: the always-excluded files, then specIgnore (or Flux's
-// defaults when nil), then every .sourceignore file found under root.
+// NewMatcher builds the rules for the directory root: the always-excluded files, then
+// specIgnore (or Flux's defaults when nil), then every .sourceignore file found under root.
 func NewMatcher(root string, specIgnore *string) (*Matcher, error) {
-	ps := Parse(alwaysExcluded, nil)
-	if specIgnore != nil {
-		ps = append(ps, Parse(*specIgnore, nil)...)
-	} else {
-		ps = append(ps, Parse(DefaultPatterns, nil)...)
-	}
+	files := map[string][]byte{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -88,17 +84,40 @@ func NewMatcher(root string, specIgnore *string) (*Matcher, error) {
 		if err != nil {
 			return err
 		}
-		var domain []string
-		if rel != "." {
-			domain = strings.Split(filepath.ToSlash(rel), "/")
+		if rel == "." {
+			rel = ""
 		}
-		ps = append(ps, Parse(string(data), domain)...)
+		files[filepath.ToSlash(rel)] = data
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Matcher{m: gitignore.NewMatcher(ps)}, nil
+	return NewMatcherFromFiles(specIgnore, files), nil
+}
+
+// NewMatcherFromFiles builds the rules from .sourceignore contents keyed by the slash-separated
+// directory that holds each ("" for the root), for trees that are not on disk.
+func NewMatcherFromFiles(specIgnore *string, files map[string][]byte) *Matcher {
+	ps := Parse(alwaysExcluded, nil)
+	if specIgnore != nil {
+		ps = append(ps, Parse(*specIgnore, nil)...)
+	} else {
+		ps = append(ps, Parse(DefaultPatterns, nil)...)
+	}
+	dirs := make([]string, 0, len(files))
+	for dir := range files {
+		dirs = append(dirs, dir)
+	}
+	sort.Strings(dirs) // outer directories first, as a walk finds them
+	for _, dir := range dirs {
+		var domain []string
+		if dir != "" {
+			domain = strings.Split(dir, "/")
+		}
+		ps = append(ps, Parse(string(files[dir]), domain)...)
+	}
+	return &Matcher{m: gitignore.NewMatcher(ps)}
 }
 
 // Excluded reports whether the slash-separated relative path is excluded.

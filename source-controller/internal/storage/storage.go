@@ -76,13 +76,13 @@ func (s *Storage) join(rel string) (string, error) {
 	return p, nil
 }
 
-// Archive packs dir into the artifact's tar.gz, skipping what filter excludes, and fills in the
+// Archive packs src into the artifact's tar.gz, skipping what filter excludes, and fills in the
 // artifact's digest, size and lastUpdateTime. Artifact files are immutable: the file appears
 // atomically (never partial), and when a file of that name already holds different content
 // (the same commit packed with other settings), the new artifact is stored as
 // '<name>-<12 hex of digest>.tar.gz' instead, so that a consumer holding the old digest never
 // downloads bytes that do not match it.
-func (s *Storage) Archive(a *meta.Artifact, dir string, filter Filter) error {
+func (s *Storage) Archive(a *meta.Artifact, src Source, filter Filter) error {
 	target, err := s.LocalPath(*a)
 	if err != nil {
 		return err
@@ -98,7 +98,7 @@ func (s *Storage) Archive(a *meta.Artifact, dir string, filter Filter) error {
 
 	h := sha256.New()
 	counted := &countingWriter{w: io.MultiWriter(tmp, h)}
-	if err := WriteTarGz(counted, dir, filter); err != nil {
+	if err := WriteTarGz(counted, src, filter); err != nil {
 		_ = tmp.Close()
 		return fmt.Errorf("packing %s: %w", a.Revision, err)
 	}

@@ -86,10 +86,10 @@ func TestArchiveIsDeterministic(t *testing.T) {
 	s := newStorage(t)
 	a1 := s.NewArtifact("GitRepository", "default", "x", "main@sha1:1", "1.tar.gz")
 	a2 := s.NewArtifact("GitRepository", "default", "x", "main@sha1:2", "2.tar.gz")
-	if err := s.Archive(&a1, dirA, nil); err != nil {
+	if err := s.Archive(&a1, DirSource(dirA), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Archive(&a2, dirB, nil); err != nil {
+	if err := s.Archive(&a2, DirSource(dirB), nil); err != nil {
 		t.Fatal(err)
 	}
 	if a1.Digest != a2.Digest || *a1.Size != *a2.Size {
@@ -130,7 +130,7 @@ func TestArchiveSkipsGitSymlinksAndFiltered(t *testing.T) {
 	s := newStorage(t)
 	a := s.NewArtifact("GitRepository", "default", "x", "r", "r.tar.gz")
 	filter := func(p string, isDir bool) bool { return p == "skip" || strings.HasSuffix(p, ".png") }
-	if err := s.Archive(&a, dir, filter); err != nil {
+	if err := s.Archive(&a, DirSource(dir), filter); err != nil {
 		t.Fatal(err)
 	}
 	p, _ := s.LocalPath(a)
@@ -147,7 +147,7 @@ func TestArchiveSkipsGitSymlinksAndFiltered(t *testing.T) {
 func TestVerifyDetectsMissingAndCorrupt(t *testing.T) {
 	s := newStorage(t)
 	a := s.NewArtifact("GitRepository", "default", "x", "r", "r.tar.gz")
-	if err := s.Archive(&a, tree(t, map[string]string{"a": "b"}), nil); err != nil {
+	if err := s.Archive(&a, DirSource(tree(t, map[string]string{"a": "b"})), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Verify(a); err != nil {
@@ -173,7 +173,7 @@ func TestGarbageCollect(t *testing.T) {
 	now := time.Now()
 	for i, name := range []string{"1.tar.gz", "2.tar.gz", "3.tar.gz", "4.tar.gz"} {
 		a := s.NewArtifact("GitRepository", "default", "x", name, name)
-		if err := s.Archive(&a, src, nil); err != nil {
+		if err := s.Archive(&a, DirSource(src), nil); err != nil {
 			t.Fatal(err)
 		}
 		p, _ := s.LocalPath(a)
@@ -215,7 +215,7 @@ func TestConcurrentReaderNeverSeesPartialArtifact(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", 1<<14)
 	srcs := []string{tree(t, map[string]string{"a": big, "b": "1"}), tree(t, map[string]string{"a": big, "b": "2"})}
 	a := s.NewArtifact("GitRepository", "default", "x", "r", "r.tar.gz")
-	if err := s.Archive(&a, srcs[0], nil); err != nil {
+	if err := s.Archive(&a, DirSource(srcs[0]), nil); err != nil {
 		t.Fatal(err)
 	}
 	valid := map[string]bool{a.Digest: true}
@@ -253,12 +253,12 @@ func TestConcurrentReaderNeverSeesPartialArtifact(t *testing.T) {
 		b := s.NewArtifact("GitRepository", "default", "x", "r", "r.tar.gz")
 		// Compute the digest first so the reader knows both versions are valid.
 		var buf bytes.Buffer
-		_ = WriteTarGz(&buf, srcs[i%2], nil)
+		_ = WriteTarGz(&buf, DirSource(srcs[i%2]), nil)
 		sum := sha256.Sum256(buf.Bytes())
 		mu.Lock()
 		valid["sha256:"+hex.EncodeToString(sum[:])] = true
 		mu.Unlock()
-		if err := s.Archive(&b, srcs[i%2], nil); err != nil {
+		if err := s.Archive(&b, DirSource(srcs[i%2]), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -272,7 +272,7 @@ func TestConcurrentReaderNeverSeesPartialArtifact(t *testing.T) {
 func TestServer(t *testing.T) {
 	s := newStorage(t)
 	a := s.NewArtifact("GitRepository", "default", "x", "r", "abc.tar.gz")
-	if err := s.Archive(&a, tree(t, map[string]string{"a": "b"}), nil); err != nil {
+	if err := s.Archive(&a, DirSource(tree(t, map[string]string{"a": "b"})), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SetLatest(a, "latest.tar.gz"); err != nil {
@@ -326,12 +326,12 @@ func TestServer(t *testing.T) {
 func TestArchiveNeverRewritesAnExistingArtifact(t *testing.T) {
 	s := newStorage(t)
 	first := s.NewArtifact("GitRepository", "default", "x", "main@sha1:abc", "abc.tar.gz")
-	if err := s.Archive(&first, tree(t, map[string]string{"a": "1"}), nil); err != nil {
+	if err := s.Archive(&first, DirSource(tree(t, map[string]string{"a": "1"})), nil); err != nil {
 		t.Fatal(err)
 	}
 	// The same commit packed again with the same content reuses the name.
 	same := s.NewArtifact("GitRepository", "default", "x", "main@sha1:abc", "abc.tar.gz")
-	if err := s.Archive(&same, tree(t, map[string]string{"a": "1"}), nil); err != nil {
+	if err := s.Archive(&same, DirSource(tree(t, map[string]string{"a": "1"})), nil); err != nil {
 		t.Fatal(err)
 	}
 	if same.Path != first.Path || same.Digest != first.Digest {
@@ -339,7 +339,7 @@ func TestArchiveNeverRewritesAnExistingArtifact(t *testing.T) {
 	}
 	// Other content for the same commit (an include or ignore change) gets its own file.
 	other := s.NewArtifact("GitRepository", "default", "x", "main@sha1:abc", "abc.tar.gz")
-	if err := s.Archive(&other, tree(t, map[string]string{"a": "2"}), nil); err != nil {
+	if err := s.Archive(&other, DirSource(tree(t, map[string]string{"a": "2"})), nil); err != nil {
 		t.Fatal(err)
 	}
 	if other.Path == first.Path || !strings.HasPrefix(other.Path, "gitrepository/default/x/abc-") || !strings.HasSuffix(other.URL, other.Path) {
