@@ -9,6 +9,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -154,5 +155,5 @@ func machine() string {
 			}
 		}
 	}
-	return fmt.Sprintf("%s, %d cores", cpu, numCPU())
+	return fmt.Sprintf("%s, %d cores", cpu, runtime.NumCPU())
 }

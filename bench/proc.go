@@ -12,10 +12,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/driftless-dev/driftless/pkg/testenv"
 )
 
 // controller is a running controller binary.
 type controller struct {
+	name        string
 	cmd         *exec.Cmd
 	metricsAddr string
 	logPath     string
@@ -24,11 +27,11 @@ type controller struct {
 // startController starts a controller binary that watches only namespace, so that objects
 // left by earlier runs do not add to a run's figures.
 func startController(binDir, name, kubeconfig, logDir, namespace string, args ...string) (*controller, error) {
-	metrics, err := freeAddr()
+	metrics, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	health, err := freeAddr()
+	health, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +47,7 @@ func startController(binDir, name, kubeconfig, logDir, namespace string, args ..
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &controller{cmd: cmd, metricsAddr: metrics, logPath: logPath}
+	c := &controller{name: name, cmd: cmd, metricsAddr: metrics, logPath: logPath}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get("http://" + health + "/readyz")
@@ -71,6 +74,23 @@ func (c *controller) stop() {
 	case <-time.After(30 * time.Second):
 		_ = c.cmd.Process.Kill()
 	}
+}
+
+// since returns the controller's resource use from before until now, and the wall time since
+// start.
+func (c *controller) since(before usage, start time.Time) (result, error) {
+	wall := time.Since(start)
+	after, err := c.usage()
+	if err != nil {
+		return result{}, err
+	}
+	return result{
+		Controller: c.name,
+		WallSec:    wall.Seconds(),
+		CPUSec:     after.CPUSeconds - before.CPUSeconds,
+		PeakRSSMiB: after.PeakRSSMiB,
+		Requests:   after.Requests - before.Requests,
+	}, nil
 }
 
 // usage is a process's resource use so far.

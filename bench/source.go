@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
@@ -24,7 +25,7 @@ func sourceScenarios() []scenario {
 
 // startSource starts a fresh source-controller with its own storage.
 func startSource(h *harness, ns string) (*controller, error) {
-	storageAddr, err := freeAddr()
+	storageAddr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -76,20 +77,10 @@ func measure(ctx context.Context, h *harness, fn func(ns string) error) (result,
 	if err := fn(ns); err != nil {
 		return result{}, fmt.Errorf("%w (controller log: %s)", err, c.logPath)
 	}
-	wall := time.Since(start)
+	r, err := c.since(before, start)
 	c.heapProfile(ns)
 	<-profiled
-	after, err := c.usage()
-	if err != nil {
-		return result{}, err
-	}
-	return result{
-		Controller: "source-controller",
-		WallSec:    wall.Seconds(),
-		CPUSec:     after.CPUSeconds - before.CPUSeconds,
-		PeakRSSMiB: after.PeakRSSMiB,
-		Requests:   after.Requests - before.Requests,
-	}, nil
+	return r, err
 }
 
 func largeRepo(ctx context.Context, h *harness) (result, error) {
@@ -197,22 +188,12 @@ func noChange(ctx context.Context, h *harness) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	wall := time.Since(start)
-	after, err := c.usage()
-	if err != nil {
-		return result{}, err
+	r, err := c.since(before, start)
+	r.Extra = map[string]float64{
+		"clones":     float64(h.uploadPacks.Load() - packs0),
+		"ls-remotes": float64(h.refAdvertisements.Load() - refs0),
 	}
-	return result{
-		Controller: "source-controller",
-		WallSec:    wall.Seconds(),
-		CPUSec:     after.CPUSeconds - before.CPUSeconds,
-		PeakRSSMiB: after.PeakRSSMiB,
-		Requests:   after.Requests - before.Requests,
-		Extra: map[string]float64{
-			"clones":     float64(h.uploadPacks.Load() - packs0),
-			"ls-remotes": float64(h.refAdvertisements.Load() - refs0),
-		},
-	}, nil
+	return r, err
 }
 
 // waitQuiet waits until the Git server has seen no request for the given period.

@@ -3,6 +3,7 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 )
@@ -43,4 +44,15 @@ func BinaryAssetsDir() (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// FreeAddr returns a 127.0.0.1 address with a port the kernel just reported free, for a child
+// process that must be told its listen address.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }

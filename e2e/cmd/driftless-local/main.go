@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -105,17 +104,17 @@ Controller logs are in %s. Press Ctrl-C to stop everything.
 // can post their events to it.
 func startControllers(ctx context.Context, binDir, stateDir, kubeconfig string) (map[string]*exec.Cmd, error) {
 	procs := map[string]*exec.Cmd{}
-	eventsAddr, err := freeAddr()
+	eventsAddr, err := testenv.FreeAddr()
 	if err != nil {
 		return procs, err
 	}
 	order := append([]string{"notification-controller"}, controllers[:3]...)
 	for _, name := range order {
-		metrics, err := freeAddr()
+		metrics, err := testenv.FreeAddr()
 		if err != nil {
 			return procs, err
 		}
-		health, err := freeAddr()
+		health, err := testenv.FreeAddr()
 		if err != nil {
 			return procs, err
 		}
@@ -126,7 +125,7 @@ func startControllers(ctx context.Context, binDir, stateDir, kubeconfig string) 
 			args = append(args, "--events-addr=http://"+eventsAddr+"/")
 		}
 		if name == "source-controller" {
-			storageAddr, err := freeAddr()
+			storageAddr, err := testenv.FreeAddr()
 			if err != nil {
 				return procs, err
 			}
@@ -181,15 +180,6 @@ func waitReady(ctx context.Context, url string) error {
 	}
 	_, body := get(url + "?verbose")
 	return errors.New(strings.TrimSpace(body))
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // installCRDs creates or updates Driftless's CRDs on an existing cluster and waits until they

@@ -205,6 +205,21 @@ func TestGitRepositoryNoChangeReconcileSkipsClone(t *testing.T) {
 	obj := gitRepository(t, "quiet", srv.url("org/quiet.git"))
 	before := waitRevision(t, obj, "main@sha1:"+head)
 	packs := srv.packRequests.Load()
+	countNewArtifact := func() int {
+		n := 0
+		for _, e := range eventsFor(t, obj) {
+			if e.Reason == "NewArtifact" {
+				n += int(e.Count)
+			}
+		}
+		return n
+	}
+	eventually(t, 10*time.Second, func() error {
+		if countNewArtifact() == 0 {
+			return fmt.Errorf("no NewArtifact event yet")
+		}
+		return nil
+	})
 
 	after := requestReconcile(t, obj)
 	if got := srv.packRequests.Load(); got != packs {
@@ -215,6 +230,9 @@ func TestGitRepositoryNoChangeReconcileSkipsClone(t *testing.T) {
 	}
 	if !isReady(after) {
 		t.Errorf("not Ready after a no-change reconcile: %+v", after.Status.Conditions)
+	}
+	if newArtifactEvents := countNewArtifact(); newArtifactEvents != 1 {
+		t.Errorf("%d NewArtifact events for one revision, want 1", newArtifactEvents)
 	}
 
 	// Changing a setting that shapes the artifact rebuilds it without a new commit.
