@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -13,6 +14,9 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,8 +33,8 @@ import (
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
-// testPKI is a CA and a server certificate for 127.0.0.1, in PEM.
-type testPKI struct{ caPEM, certPEM, keyPEM []byte }
+// testPKI is a CA, a server certificate for 127.0.0.1 and a client certificate, in PEM.
+type testPKI struct{ caPEM, certPEM, keyPEM, clientCertPEM, clientKeyPEM []byte }
 
 func newTestPKI(t *testing.T) testPKI {
 	t.Helper()
@@ -57,11 +61,69 @@ func newTestPKI(t *testing.T) testPKI {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(key)
-	return testPKI{
-		caPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	clientKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	clientTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "source-controller"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
+	clientDER, err := x509.CreateCertificate(rand.Reader, clientTmpl, ca, &clientKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientKeyDER, _ := x509.MarshalECPrivateKey(clientKey)
+	return testPKI{
+		caPEM:         pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		certPEM:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyPEM:        pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		clientCertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: clientDER}),
+		clientKeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: clientKeyDER}),
+	}
+}
+
+// mutualTLSProxy serves HTTPS on 127.0.0.1, requires a client certificate signed by the test
+// CA, and forwards to backend.
+func mutualTLSProxy(t *testing.T, pki testPKI, backend string) string {
+	t.Helper()
+	target, err := url.Parse(backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
+	cert, err := tls.X509KeyPair(pki.certPEM, pki.keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pki.caPEM)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestGitRepositoryTLSClientCertificate(t *testing.T) {
+	pki := newTestPKI(t)
+	srv := newGitServer(t)
+	rp := newRepo(t, srv, "org/mtls.git", map[string]string{"a": "a"})
+	head := rp.commit(map[string]string{"b": "b"}, "b")
+	rp.push("main")
+	repoURL := mutualTLSProxy(t, pki, srv.HTTPAddress()) + "/org/mtls.git"
+
+	secret(t, "ca-only", map[string]string{"ca.crt": string(pki.caPEM)})
+	refused := gitRepository(t, "mtls-refused", repoURL, withSecret("ca-only"))
+	waitNotReady(t, refused, "")
+
+	secret(t, "client-cert", map[string]string{
+		"ca.crt": string(pki.caPEM), "tls.crt": string(pki.clientCertPEM), "tls.key": string(pki.clientKeyPEM),
+	})
+	obj := gitRepository(t, "mtls", repoURL, withSecret("client-cert"))
+	waitRevision(t, obj, "main@sha1:"+head)
+	assertNoSecret(t, obj, strings.Split(string(pki.clientKeyPEM), "\n")[1])
+
+	secret(t, "half-pair", map[string]string{"ca.crt": string(pki.caPEM), "tls.crt": string(pki.clientCertPEM)})
+	half := gitRepository(t, "mtls-half", repoURL, withSecret("half-pair"))
+	waitNotReady(t, half, "tls.crt and tls.key must be set together")
 }
 
 func waitNotReady(t *testing.T, obj *sourcev1.GitRepository, messagePart string) *sourcev1.GitRepository {
