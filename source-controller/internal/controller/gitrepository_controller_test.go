@@ -148,6 +148,9 @@ func TestGitRepositoryBasicAuth(t *testing.T) {
 		t.Errorf("Reconciling = %+v", c)
 	}
 	assertNoSecret(t, obj, password)
+	if !strings.Contains(controllerLogs.String(), "org/private.git") {
+		t.Error("the failed fetch was not logged, so the log check above proves nothing")
+	}
 	eventually(t, 10*time.Second, func() error {
 		for _, e := range eventsFor(t, obj) {
 			if e.Type == corev1.EventTypeWarning && e.Reason == sourcev1.GitOperationFailedReason {
@@ -181,9 +184,12 @@ func TestGitRepositoryMissingSecret(t *testing.T) {
 	})
 }
 
-// assertNoSecret checks that a credential appears in no condition or event.
+// assertNoSecret checks that a credential appears in no condition, event or log line.
 func assertNoSecret(t *testing.T, obj *sourcev1.GitRepository, secretValue string) {
 	t.Helper()
+	if strings.Contains(controllerLogs.String(), secretValue) {
+		t.Errorf("the controller logged the secret")
+	}
 	got := get(t, obj)
 	for _, c := range got.Status.Conditions {
 		if strings.Contains(c.Message, secretValue) {

@@ -1,12 +1,14 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,10 +95,32 @@ func run(m *testing.M) (int, error) {
 	return code, nil
 }
 
-// testLogger discards controller logs unless DRIFTLESS_TEST_LOGS is set.
+// controllerLogs holds everything the controllers logged, so tests can check that no
+// credential was logged.
+var controllerLogs = &lockedBuffer{}
+
+// testLogger logs into controllerLogs, and also to stderr when DRIFTLESS_TEST_LOGS is set.
 func testLogger() logr.Logger {
-	if os.Getenv("DRIFTLESS_TEST_LOGS") == "" {
-		return logr.Discard()
+	var w io.Writer = controllerLogs
+	if os.Getenv("DRIFTLESS_TEST_LOGS") != "" {
+		w = io.MultiWriter(controllerLogs, os.Stderr)
 	}
-	return zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true))
+	return zap.New(zap.WriteTo(w), zap.UseDevMode(true))
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
