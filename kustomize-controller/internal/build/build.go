@@ -1,0 +1,221 @@
+package build
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/resid"
+	"sigs.k8s.io/yaml"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
+)
+
+// Options are what a build takes from a Kustomization.
+type Options struct {
+	// Root is the artifact tree; nothing outside it is read, and nothing in it is written.
+	Root string
+	// Path is spec.path, relative to Root.
+	Path string
+
+	TargetNamespace         string
+	NamePrefix, NameSuffix  string
+	Patches                 []kustomize.Patch
+	Images                  []kustomize.Image
+	Components              []string
+	IgnoreMissingComponents bool
+	CommonMetadata          *kustomizev1.CommonMetadata
+
+	// Name and Namespace of the Kustomization, set as owner labels on every object.
+	Name, Namespace string
+}
+
+// ErrInvalidPath marks a spec.path that leaves the artifact or does not exist.
+var ErrInvalidPath = errors.New("invalid path")
+
+// Build runs kustomize for o and returns the objects, each labelled with the Kustomization's
+// name and namespace.
+func Build(o Options) ([]*unstructured.Unstructured, error) {
+	rel := path.Clean("/" + filepath.ToSlash(o.Path))
+	if clean := path.Clean(filepath.ToSlash(o.Path)); clean == ".." || strings.HasPrefix(clean, "../") || path.IsAbs(o.Path) {
+		return nil, fmt.Errorf("%w: spec.path '%s' leaves the artifact root", ErrInvalidPath, o.Path)
+	}
+	fsys, err := newConfinedFS(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := fsys.confine(filepath.Join(fsys.root, filepath.FromSlash(rel)))
+	if err != nil {
+		return nil, err
+	}
+	if !fsys.IsDir(dir) {
+		return nil, fmt.Errorf("%w: spec.path '%s' is not a directory in the artifact", ErrInvalidPath, o.Path)
+	}
+	if err := generateKustomization(fsys, dir); err != nil {
+		return nil, err
+	}
+	target := dir
+	if o.hasOverrides() {
+		if target, err = writeOverlay(fsys, dir, o); err != nil {
+			return nil, err
+		}
+	}
+
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = types.LoadRestrictionsNone // the file system confines reads to the root
+	opts.PluginConfig = types.DisabledPluginConfig()
+	resources, err := krusty.MakeKustomizer(opts).Run(fsys, target)
+	if err != nil {
+		// Show paths relative to the artifact, not the controller's directories.
+		msg := strings.ReplaceAll(err.Error(), fsys.root+string(os.PathSeparator), "")
+		return nil, fmt.Errorf("kustomize build failed: %s", msg)
+	}
+
+	objects := make([]*unstructured.Unstructured, 0, resources.Size())
+	for _, r := range resources.Resources() {
+		// Through JSON, so that numbers are int64 or float64 as unstructured requires.
+		data, err := r.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(data); err != nil {
+			return nil, fmt.Errorf("decoding %s: %w", r.CurId(), err)
+		}
+		labels := u.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[kustomizev1.NameLabel] = o.Name
+		labels[kustomizev1.NamespaceLabel] = o.Namespace
+		u.SetLabels(labels)
+		objects = append(objects, u)
+	}
+	return objects, nil
+}
+
+func (o Options) hasOverrides() bool {
+	return o.TargetNamespace != "" || o.NamePrefix != "" || o.NameSuffix != "" || len(o.Patches) > 0 ||
+		len(o.Images) > 0 || len(o.Components) > 0 || o.CommonMetadata != nil
+}
+
+// hasKustomization reports whether dir holds a kustomization file.
+func hasKustomization(fsys *confinedFS, dir string) bool {
+	for _, name := range konfig.RecognizedKustomizationFileNames() {
+		if fsys.Exists(filepath.Join(dir, name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// generateKustomization writes, in memory, a kustomization.yaml for a directory that has
+// none, as Flux does: every manifest file below it, and every subdirectory that has its own
+// kustomization as a whole.
+func generateKustomization(fsys *confinedFS, dir string) error {
+	if hasKustomization(fsys, dir) {
+		return nil
+	}
+	var resources []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		if _, err := fsys.confine(p); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			if hasKustomization(fsys, p) {
+				resources = append(resources, rel)
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".yaml", ".yml", ".json":
+			if d.Type().IsRegular() {
+				resources = append(resources, rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("generating kustomization.yaml: %w", err)
+	}
+	sort.Strings(resources)
+	k := types.Kustomization{TypeMeta: types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind}, Resources: resources}
+	return writeKustomization(fsys, dir, &k)
+}
+
+// writeOverlay writes, in memory, a kustomization over dir that applies the overrides, and
+// returns its directory.
+func writeOverlay(fsys *confinedFS, dir string, o Options) (string, error) {
+	rel, err := filepath.Rel(fsys.overlay, dir)
+	if err != nil {
+		return "", err
+	}
+	k := types.Kustomization{
+		TypeMeta:   types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind},
+		Resources:  []string{filepath.ToSlash(rel)},
+		Namespace:  o.TargetNamespace,
+		NamePrefix: o.NamePrefix,
+		NameSuffix: o.NameSuffix,
+	}
+	for _, c := range o.Components {
+		if o.IgnoreMissingComponents && !fsys.IsDir(filepath.Join(dir, filepath.FromSlash(c))) {
+			continue
+		}
+		k.Components = append(k.Components, path.Join(filepath.ToSlash(rel), c))
+	}
+	for _, p := range o.Patches {
+		patch := types.Patch{Patch: p.Patch}
+		if p.Target != nil {
+			patch.Target = &types.Selector{
+				ResId:              resIDSelector(p.Target),
+				AnnotationSelector: p.Target.AnnotationSelector,
+				LabelSelector:      p.Target.LabelSelector,
+			}
+		}
+		k.Patches = append(k.Patches, patch)
+	}
+	for _, img := range o.Images {
+		k.Images = append(k.Images, types.Image{Name: img.Name, NewName: img.NewName, NewTag: img.NewTag, Digest: img.Digest})
+	}
+	if m := o.CommonMetadata; m != nil {
+		if len(m.Labels) > 0 {
+			k.Labels = []types.Label{{Pairs: m.Labels, IncludeSelectors: false}}
+		}
+		k.CommonAnnotations = m.Annotations
+	}
+	return fsys.overlay, writeKustomization(fsys, fsys.overlay, &k)
+}
+
+func writeKustomization(fsys *confinedFS, dir string, k *types.Kustomization) error {
+	data, err := yaml.Marshal(k)
+	if err != nil {
+		return err
+	}
+	return fsys.WriteFile(filepath.Join(dir, konfig.DefaultKustomizationFileName()), data)
+}
+
+func resIDSelector(s *kustomize.Selector) resid.ResId {
+	return resid.ResId{Gvk: resid.Gvk{Group: s.Group, Version: s.Version, Kind: s.Kind}, Name: s.Name, Namespace: s.Namespace}
+}
