@@ -1,15 +1,21 @@
-// Command kustomize-controller builds Kustomizations from source artifacts and keeps the cluster
-// equal to the result with server-side apply, pruning and health checks.
+// Command kustomize-controller builds Kustomizations from source artifacts and keeps the
+// cluster equal to the result with server-side apply.
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/pkg/ssa"
 	"github.com/spf13/pflag"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/controller"
+	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/app"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
@@ -18,13 +24,33 @@ const controllerName = "kustomize-controller"
 
 func main() {
 	opts := app.NewOptions(controllerName, 4)
+	httpRetry := pflag.Int("http-retry", 9, "The maximum number of retries when downloading artifacts.")
+	cacheDir := pflag.String("artifact-cache-dir", filepath.Join(os.TempDir(), controllerName, "artifacts"), "Where extracted artifacts are kept, one read-only tree per revision shared by its Kustomizations.")
 	if err := app.ParseFlags(opts, pflag.CommandLine, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	scheme := app.NewScheme(kustomizev1.AddToScheme, sourcev1.AddToScheme)
-	os.Exit(app.Run(opts, scheme, app.Watched{&kustomizev1.Kustomization{}}, setup))
+	os.Exit(app.Run(opts, scheme, app.Watched{&kustomizev1.Kustomization{}}, func(_ context.Context, rt *app.Runtime) error {
+		cache, err := artifact.NewCache(*cacheDir, &artifact.Fetcher{Retries: *httpRetry})
+		if err != nil {
+			return fmt.Errorf("opening the artifact cache: %w", err)
+		}
+		mgr := rt.Manager
+		if err := mgr.Add(&controller.CachePruner{Client: mgr.GetClient(), Cache: cache, Interval: time.Minute, Idle: time.Hour}); err != nil {
+			return err
+		}
+		poller := polling.NewStatusPoller(mgr.GetClient(), mgr.GetRESTMapper(), polling.Options{})
+		return (&controller.KustomizationReconciler{
+			Client:            mgr.GetClient(),
+			Events:            rt.Events,
+			Artifacts:         cache,
+			Resources:         ssa.NewResourceManager(mgr.GetClient(), poller, ssa.Owner{Field: controllerName, Group: kustomizev1.GroupVersion.Group}),
+			JitterPercent:     rt.Options.IntervalJitterPercentage,
+			MinRetryDelay:     rt.Options.MinRetryDelay,
+			MaxRetryDelay:     rt.Options.MaxRetryDelay,
+			RequeueDependency: rt.Options.RequeueDependency,
+			Concurrent:        rt.Options.Concurrent,
+		}).SetupWithManager(mgr)
+	}))
 }
-
-// setup registers the reconcilers and servers; they arrive with the kustomize-controller issue.
-func setup(context.Context, *app.Runtime) error { return nil }

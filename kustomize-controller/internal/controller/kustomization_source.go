@@ -1,0 +1,131 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+)
+
+// sourceIndexKey indexes Kustomizations by '<kind>/<namespace>/<name>' of their source.
+const sourceIndexKey = ".spec.sourceRef"
+
+func sourceKey(kind, namespace, name string) string { return kind + "/" + namespace + "/" + name }
+
+func indexSource(o client.Object) []string {
+	ks := o.(*kustomizev1.Kustomization)
+	ns := ks.Spec.SourceRef.Namespace
+	if ns == "" {
+		ns = ks.Namespace
+	}
+	return []string{sourceKey(ks.Spec.SourceRef.Kind, ns, ks.Spec.SourceRef.Name)}
+}
+
+// artifactSource is a source kind with an artifact.
+type artifactSource interface {
+	client.Object
+	GetArtifact() *meta.Artifact
+}
+
+// referrers maps a source to the Kustomizations that use it.
+func (r *KustomizationReconciler) referrers(ctx context.Context, o client.Object) []reconcile.Request {
+	kind := ""
+	switch o.(type) {
+	case *sourcev1.GitRepository:
+		kind = sourcev1.GitRepositoryKind
+	case *sourcev1.OCIRepository:
+		kind = sourcev1.OCIRepositoryKind
+	case *sourcev1.Bucket:
+		kind = sourcev1.BucketKind
+	}
+	list := &kustomizev1.KustomizationList{}
+	if err := r.List(ctx, list, client.MatchingFields{sourceIndexKey: sourceKey(kind, o.GetNamespace(), o.GetName())}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i, ks := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ks.Namespace, Name: ks.Name}}
+	}
+	return reqs
+}
+
+// revisionChanged passes source updates whose artifact revision or digest changed.
+var revisionChanged = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return true },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, okOld := e.ObjectOld.(artifactSource)
+		n, okNew := e.ObjectNew.(artifactSource)
+		if !okOld || !okNew || n.GetArtifact() == nil {
+			return false
+		}
+		return o.GetArtifact() == nil || o.GetArtifact().Revision != n.GetArtifact().Revision || o.GetArtifact().Digest != n.GetArtifact().Digest
+	},
+}
+
+// errUnsupportedSource marks a sourceRef kind the controller cannot read.
+var errUnsupportedSource = errors.New("source kind is not supported")
+
+// lookupSource returns the artifact of a Kustomization's source: nil with no error when the
+// source does not exist or has no artifact yet.
+func lookupSource(ctx context.Context, c client.Reader, obj *kustomizev1.Kustomization) (*meta.Artifact, string, error) {
+	ref := obj.Spec.SourceRef
+	ns := ref.Namespace
+	if ns == "" {
+		ns = obj.Namespace
+	}
+	var src artifactSource
+	switch ref.Kind {
+	case sourcev1.GitRepositoryKind:
+		src = &sourcev1.GitRepository{}
+	case sourcev1.OCIRepositoryKind:
+		src = &sourcev1.OCIRepository{}
+	case sourcev1.BucketKind:
+		src = &sourcev1.Bucket{}
+	default:
+		return nil, "", fmt.Errorf("%w: '%s'", errUnsupportedSource, ref.Kind)
+	}
+	key := types.NamespacedName{Namespace: ns, Name: ref.Name}
+	name := ref.Kind + "/" + key.String()
+	if err := c.Get(ctx, key, src); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Sprintf("Source '%s' not found", name), nil
+		}
+		return nil, "", err
+	}
+	if src.GetArtifact() == nil {
+		return nil, fmt.Sprintf("Source '%s' is not ready, artifact not found", name), nil
+	}
+	return src.GetArtifact(), "", nil
+}
+
+// reconcileSource returns the source's artifact, or nil when the source is missing or has
+// no artifact yet (reported as ArtifactFailed; the caller retries after --requeue-dependency).
+// Sets: Ready (ArtifactFailed), Stalled (unsupported kind).
+func (r *KustomizationReconciler) reconcileSource(ctx context.Context, obj *kustomizev1.Kustomization) (*meta.Artifact, error) {
+	a, waiting, err := lookupSource(ctx, r.Client, obj)
+	switch {
+	case errors.Is(err, errUnsupportedSource):
+		conditions.MarkStalled(obj, meta.ArtifactFailedReason, "%s", err.Error())
+		return nil, reconcile.TerminalError(err)
+	case err != nil:
+		return nil, err
+	case a == nil:
+		conditions.MarkFalse(obj, meta.ReadyCondition, meta.ArtifactFailedReason, "%s", waiting)
+		return nil, nil
+	}
+	obj.Status.LastAttemptedRevision = a.Revision
+	return a, nil
+}
