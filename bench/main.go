@@ -8,10 +8,12 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/driftless-dev/driftless/pkg/testenv"
@@ -47,40 +49,52 @@ func main() {
 	// gitkit logs every Git request through the standard logger; the harness logs through its own.
 	logger := log.New(os.Stderr, "", log.Ltime)
 	log.SetOutput(io.Discard)
+	// Everything the harness starts is stopped by run's deferred calls, on success, error or
+	// Ctrl-C alike; so errors are returned, never handled with os.Exit inside run.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, logger, *runs, *only, *binDir, *outDir)
+	stop()
+	if err != nil {
+		logger.Print(err)
+		os.Exit(1)
+	}
+}
 
-	all := sourceScenarios()
+func run(ctx context.Context, logger *log.Logger, runs int, only, binDir, outDir string) error {
 	var selected []scenario
-	for _, s := range all {
-		if *only == "" || strings.Contains(","+*only+",", ","+s.name+",") {
+	for _, s := range sourceScenarios() {
+		if only == "" || strings.Contains(","+only+",", ","+s.name+",") {
 			selected = append(selected, s)
 		}
 	}
 	if len(selected) == 0 {
-		logger.Fatalf("no scenario matches %q", *only)
+		return fmt.Errorf("no scenario matches %q", only)
 	}
 
 	env, err := testenv.Start(testenv.WithScheme(sourcev1.AddToScheme))
 	if err != nil {
-		logger.Fatal(err)
+		return err
 	}
 	defer env.Stop()
 	work, err := os.MkdirTemp("", "driftless-bench-")
 	if err != nil {
-		logger.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(work)
-	h := &harness{env: env, binDir: *binDir, work: work}
+	h := &harness{env: env, binDir: binDir, work: work}
 	defer h.close()
 
-	ctx := context.Background()
 	var results []result
 	for _, s := range selected {
 		var samples []result
-		for i := 1; i <= *runs; i++ {
-			logger.Printf("%s: run %d of %d", s.name, i, *runs)
+		for i := 1; i <= runs; i++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			logger.Printf("%s: run %d of %d", s.name, i, runs)
 			r, err := s.run(ctx, h)
 			if err != nil {
-				logger.Fatalf("%s: %v", s.name, err)
+				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			r.Scenario, r.Note = s.name, s.note
 			logger.Printf("%s: %.2fs wall, %.2f CPU-s, %.0f MiB peak RSS, %.0f API requests %v", s.name, r.WallSec, r.CPUSec, r.PeakRSSMiB, r.Requests, r.Extra)
@@ -88,9 +102,7 @@ func main() {
 		}
 		results = append(results, median(samples))
 	}
-	if err := write(*outDir, results); err != nil {
-		logger.Fatal(err)
-	}
+	return write(outDir, results)
 }
 
 // median takes the median of each figure separately.
