@@ -17,21 +17,6 @@ import (
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached within %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func namespace(t *testing.T, name string) {
 	t.Helper()
 	if err := env.Client.Create(testenv.Context(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
@@ -122,7 +107,7 @@ func TestKustomizationAppliesAndFollowsNewRevisions(t *testing.T) {
 	ks := kustomization(t, "web", "follow", "./apps/web")
 
 	var got *kustomizev1.Kustomization
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		got = getKS(t, ks)
 		if c := ready(got); c == nil || c.Status != metav1.ConditionTrue || got.Status.LastAppliedRevision != "main@sha1:1111" {
 			return fmt.Errorf("ready = %+v, lastApplied %q", c, got.Status.LastAppliedRevision)
@@ -156,7 +141,7 @@ func TestKustomizationAppliesAndFollowsNewRevisions(t *testing.T) {
 	// A new artifact revision is applied without waiting for the interval or a request.
 	files["apps/web/config.yaml"] = configMap("web", "apps-follow", "v2")
 	setArtifact(t, src, artifacts.publish(t, "follow", "main@sha1:2222", files))
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if err := env.Client.Get(testenv.Context(t), types.NamespacedName{Namespace: "apps-follow", Name: "web"}, cm); err != nil {
 			return err
 		}
@@ -172,7 +157,7 @@ func TestKustomizationBrokenRevisionKeepsLastState(t *testing.T) {
 	files := map[string]string{"app/config.yaml": configMap("app", "apps-broken", "good")}
 	src := gitSource(t, "broken", artifacts.publish(t, "broken", "main@sha1:aaaa", files))
 	ks := kustomization(t, "broken", "broken", "app")
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if getKS(t, ks).Status.LastAppliedRevision != "main@sha1:aaaa" {
 			return fmt.Errorf("not applied")
 		}
@@ -182,7 +167,7 @@ func TestKustomizationBrokenRevisionKeepsLastState(t *testing.T) {
 	files["app/config.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata: [broken\n"
 	setArtifact(t, src, artifacts.publish(t, "broken", "main@sha1:bbbb", files))
 	var got *kustomizev1.Kustomization
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		got = getKS(t, ks)
 		if c := ready(got); c == nil || c.Status != metav1.ConditionFalse || c.Reason != meta.BuildFailedReason {
 			return fmt.Errorf("ready = %+v", c)
@@ -203,7 +188,7 @@ func TestKustomizationBrokenRevisionKeepsLastState(t *testing.T) {
 
 func TestKustomizationWaitsForItsSource(t *testing.T) {
 	ks := kustomization(t, "orphan", "not-yet", "./")
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		c := ready(getKS(t, ks))
 		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != meta.ArtifactFailedReason || !strings.Contains(c.Message, "not found") {
 			return fmt.Errorf("ready = %+v", c)
@@ -212,7 +197,7 @@ func TestKustomizationWaitsForItsSource(t *testing.T) {
 	})
 	namespace(t, "apps-late")
 	gitSource(t, "not-yet", artifacts.publish(t, "not-yet", "main@sha1:cccc", map[string]string{"cm.yaml": configMap("late", "apps-late", "x")}))
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if c := ready(getKS(t, ks)); c == nil || c.Status != metav1.ConditionTrue {
 			return fmt.Errorf("ready = %+v", c)
 		}

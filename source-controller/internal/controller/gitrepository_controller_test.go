@@ -67,7 +67,7 @@ func TestGitRepositoryStoresBranchArtifact(t *testing.T) {
 			t.Errorf("%s present after success", c)
 		}
 	}
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		for _, e := range eventsFor(t, obj) {
 			if e.Reason == "NewArtifact" && e.Type == corev1.EventTypeNormal && e.Message == "stored artifact for commit 'add extra'" {
 				return nil
@@ -130,7 +130,7 @@ func TestGitRepositoryBasicAuth(t *testing.T) {
 	obj := gitRepository(t, "private", srv.url("org/private.git"), withSecret("wrong-credentials"))
 
 	var failed *sourcev1.GitRepository
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		failed = get(t, obj)
 		c := findCondition(failed, meta.ReadyCondition)
 		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != sourcev1.GitOperationFailedReason {
@@ -151,7 +151,7 @@ func TestGitRepositoryBasicAuth(t *testing.T) {
 	if !strings.Contains(controllerLogs.String(), "org/private.git") {
 		t.Error("the failed fetch was not logged, so the log check above proves nothing")
 	}
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		for _, e := range eventsFor(t, obj) {
 			if e.Type == corev1.EventTypeWarning && e.Reason == sourcev1.GitOperationFailedReason {
 				if e.Count > 1 {
@@ -174,7 +174,7 @@ func TestGitRepositoryMissingSecret(t *testing.T) {
 	srv := newGitServer(t)
 	newRepo(t, srv, "org/x.git", map[string]string{"a": "a"})
 	obj := gitRepository(t, "missing-secret", srv.url("org/x.git"), withSecret("does-not-exist"))
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		c := findCondition(get(t, obj), meta.ReadyCondition)
 		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != sourcev1.AuthenticationFailedReason ||
 			!strings.Contains(c.Message, "secret 'default/does-not-exist' not found") {
@@ -220,7 +220,7 @@ func TestGitRepositoryNoChangeReconcileSkipsClone(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		if countNewArtifact() == 0 {
 			return fmt.Errorf("no NewArtifact event yet")
 		}
@@ -243,7 +243,7 @@ func TestGitRepositoryNoChangeReconcileSkipsClone(t *testing.T) {
 
 	// Changing a setting that shapes the artifact rebuilds it without a new commit.
 	change(t, obj, func(o *sourcev1.GitRepository) { o.Spec.Ignore = ptr("b\n") })
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		g := get(t, obj)
 		if g.Status.ObservedGeneration != g.Generation || g.Status.ObservedIgnore == nil {
 			return fmt.Errorf("ignore change not applied yet")
@@ -343,7 +343,7 @@ func TestGitRepositoryDeletionRemovesArtifacts(t *testing.T) {
 	if err := env.Client.Delete(testenv.Context(t), obj); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		err := env.Client.Get(testenv.Context(t), client.ObjectKeyFromObject(obj), &sourcev1.GitRepository{})
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("still present: %v", err)

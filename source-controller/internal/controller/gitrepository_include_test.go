@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
@@ -53,7 +54,7 @@ func TestGitRepositoryInclude(t *testing.T) {
 	shared.commit(map[string]string{"base/deploy.yaml": "v2"}, "v2")
 	shared.push("main")
 	requestReconcile(t, sharedObj)
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		g := get(t, obj)
 		if g.Status.Artifact == nil {
 			return fmt.Errorf("no artifact")
@@ -71,7 +72,7 @@ func TestGitRepositoryIncludeUnavailable(t *testing.T) {
 	obj := gitRepository(t, "lonely", srv.url("org/lonely.git"), func(o *sourcev1.GitRepository) {
 		o.Spec.Include = []sourcev1.GitRepositoryInclude{{GitRepositoryRef: meta.LocalObjectReference{Name: "nowhere"}}}
 	})
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		g := get(t, obj)
 		c := findCondition(g, meta.ReadyCondition)
 		inc := findCondition(g, sourcev1.IncludeUnavailableCondition)

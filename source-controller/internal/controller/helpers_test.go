@@ -232,23 +232,6 @@ func secret(t *testing.T, name string, data map[string]string) {
 	t.Cleanup(func() { _ = env.Client.Delete(testenv.Context(t), s) })
 }
 
-// eventually polls cond until it returns nil, failing the test with the last error after
-// timeout.
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached within %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func get(t *testing.T, obj *sourcev1.GitRepository) *sourcev1.GitRepository {
 	t.Helper()
 	got := &sourcev1.GitRepository{}
@@ -262,7 +245,7 @@ func get(t *testing.T, obj *sourcev1.GitRepository) *sourcev1.GitRepository {
 func waitRevision(t *testing.T, obj *sourcev1.GitRepository, revision string) *sourcev1.GitRepository {
 	t.Helper()
 	var got *sourcev1.GitRepository
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		got = get(t, obj)
 		c := findCondition(got, meta.ReadyCondition)
 		if c == nil || c.Status != metav1.ConditionTrue || got.Status.ObservedGeneration != got.Generation {
@@ -294,7 +277,7 @@ func requestReconcile(t *testing.T, obj *sourcev1.GitRepository) *sourcev1.GitRe
 		t.Fatal(err)
 	}
 	var got *sourcev1.GitRepository
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		got = get(t, obj)
 		if got.Status.LastHandledReconcileAt != value {
 			return fmt.Errorf("lastHandledReconcileAt = %q, want %q", got.Status.LastHandledReconcileAt, value)

@@ -14,9 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/testenv"
@@ -63,13 +61,7 @@ func run(m *testing.M) (int, error) {
 	defer srv.Close()
 	store.Hostname = srv.Listener.Addr().String()
 
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:     env.Scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Controller: config.Controller{SkipNameValidation: &skip},
-		Logger:     testLogger(),
-	})
+	mgr, err := env.NewManager(testLogger())
 	if err != nil {
 		return 0, err
 	}

@@ -30,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
@@ -129,7 +130,7 @@ func TestGitRepositoryTLSClientCertificate(t *testing.T) {
 func waitNotReady(t *testing.T, obj *sourcev1.GitRepository, messagePart string) *sourcev1.GitRepository {
 	t.Helper()
 	var got *sourcev1.GitRepository
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		got = get(t, obj)
 		c := findCondition(got, meta.ReadyCondition)
 		if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, messagePart) {
