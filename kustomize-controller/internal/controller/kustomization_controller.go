@@ -2,10 +2,8 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,7 +17,7 @@ import (
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
-	"github.com/driftless-dev/driftless/pkg/runtime/metrics"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	"github.com/driftless-dev/driftless/pkg/runtime/patch"
 	"github.com/driftless-dev/driftless/pkg/runtime/predicates"
 	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
@@ -64,21 +62,11 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	patcher := patch.NewStatusPatcher(obj, r.Client)
-	defer func() {
-		if obj.Spec.Suspend && obj.DeletionTimestamp.IsZero() {
-			retErr = errors.Join(retErr, patcher.Patch(ctx, obj))
-			return
-		}
-		summarize(obj, retErr)
-		if err := patcher.Patch(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-			retErr = errors.Join(retErr, err)
-		}
-		metrics.RecordDuration(kustomizev1.KustomizationKind, obj.Namespace, obj.Name, start)
-		if retErr == nil && result.RequeueAfter == 0 && obj.DeletionTimestamp.IsZero() {
-			result.RequeueAfter = requeue.Jitter(obj.GetRequeueAfter(), r.JitterPercent)
-		}
-	}()
+	end := lifecycle.End{
+		Patcher: patch.NewStatusPatcher(obj, r.Client), Kind: kustomizev1.KustomizationKind, Start: start, JitterPercent: r.JitterPercent,
+		Summarize: func(err error) { summarize(obj, err) },
+	}
+	defer end.Finish(ctx, obj, &result, &retErr)
 
 	if !obj.DeletionTimestamp.IsZero() {
 		// Garbage collection of the inventory arrives with pruning.

@@ -2,11 +2,9 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -14,11 +12,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	"github.com/driftless-dev/driftless/pkg/runtime/metrics"
 	"github.com/driftless-dev/driftless/pkg/runtime/patch"
 	"github.com/driftless-dev/driftless/pkg/runtime/predicates"
@@ -67,26 +65,15 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	patcher := patch.NewStatusPatcher(obj, r.Client)
 	oldReady := conditions.Get(obj, meta.ReadyCondition).DeepCopy()
-	defer func() {
-		if obj.Spec.Suspend && obj.DeletionTimestamp.IsZero() {
-			retErr = errors.Join(retErr, patcher.Patch(ctx, obj)) // the finalizer only
-			return
-		}
-		summarizeGitRepository(obj, retErr)
-		r.notifyFailure(obj, oldReady)
-		if err := patcher.Patch(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-			retErr = errors.Join(retErr, err)
-		}
-		metrics.RecordDuration(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, start)
-		if retErr == nil && obj.DeletionTimestamp.IsZero() {
-			result = ctrl.Result{RequeueAfter: requeue.Jitter(obj.GetRequeueAfter(), r.JitterPercent)}
-		}
-		if errors.Is(retErr, reconcile.TerminalError(nil)) {
-			result = ctrl.Result{}
-		}
-	}()
+	end := lifecycle.End{
+		Patcher: patch.NewStatusPatcher(obj, r.Client), Kind: sourcev1.GitRepositoryKind, Start: start, JitterPercent: r.JitterPercent,
+		Summarize: func(err error) {
+			summarizeGitRepository(obj, err)
+			r.notifyFailure(obj, oldReady)
+		},
+	}
+	defer end.Finish(ctx, obj, &result, &retErr)
 
 	if !obj.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, obj)
