@@ -87,7 +87,7 @@ func (p *Poster) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case ev := <-p.queue:
-			if err := p.Post(ctx, ev); err != nil {
+			if err := p.Post(ctx, ev); err != nil && ctx.Err() == nil {
 				p.log.Error(err, "posting event to notification-controller",
 					"object", ev.InvolvedObject.Kind+"/"+ev.InvolvedObject.Namespace+"/"+ev.InvolvedObject.Name,
 					"reason", ev.Reason)

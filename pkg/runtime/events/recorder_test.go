@@ -82,8 +82,10 @@ func startRecorder(t *testing.T, address string) *events.Recorder {
 	poster := events.NewPoster(address, events.PosterOptions{Backoff: 10 * time.Millisecond}, testr.New(t))
 	rec := events.NewRecorder(k8s, env.Scheme, "source-controller", poster, testr.New(t))
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = rec.Start(ctx) }()
+	done := make(chan struct{})
+	go func() { defer close(done); _ = rec.Start(ctx) }()
+	// The poster logs through t: it must have stopped before the test ends.
+	t.Cleanup(func() { cancel(); <-done })
 	return rec
 }
 
