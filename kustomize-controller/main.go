@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
-	"github.com/fluxcd/pkg/ssa"
 	"github.com/spf13/pflag"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
@@ -25,6 +23,8 @@ const controllerName = "kustomize-controller"
 func main() {
 	opts := app.NewOptions(controllerName, 4)
 	httpRetry := pflag.Int("http-retry", 9, "The maximum number of retries when downloading artifacts.")
+	concurrentSSA := pflag.Int("concurrent-ssa", 4, "The number of objects of one Kustomization dry-run concurrently.")
+	overrideManagers := pflag.StringArray("override-manager", nil, "Field manager whose ownership of applied fields is removed, as kubectl's is (repeatable).")
 	cacheDir := pflag.String("artifact-cache-dir", filepath.Join(os.TempDir(), controllerName, "artifacts"), "Where extracted artifacts are kept, one read-only tree per revision shared by its Kustomizations.")
 	if err := app.ParseFlags(opts, pflag.CommandLine, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -40,17 +40,20 @@ func main() {
 		if err := mgr.Add(&controller.CachePruner{Client: mgr.GetClient(), Cache: cache, Interval: time.Minute, Idle: time.Hour}); err != nil {
 			return err
 		}
-		poller := polling.NewStatusPoller(mgr.GetClient(), mgr.GetRESTMapper(), polling.Options{})
 		return (&controller.KustomizationReconciler{
-			Client:            mgr.GetClient(),
-			Events:            rt.Events,
-			Artifacts:         cache,
-			Resources:         ssa.NewResourceManager(mgr.GetClient(), poller, ssa.Owner{Field: controllerName, Group: kustomizev1.GroupVersion.Group}),
-			JitterPercent:     rt.Options.IntervalJitterPercentage,
-			MinRetryDelay:     rt.Options.MinRetryDelay,
-			MaxRetryDelay:     rt.Options.MaxRetryDelay,
-			RequeueDependency: rt.Options.RequeueDependency,
-			Concurrent:        rt.Options.Concurrent,
+			Client:                mgr.GetClient(),
+			Events:                rt.Events,
+			Artifacts:             cache,
+			FieldManager:          controllerName,
+			OverrideManagers:      *overrideManagers,
+			ConcurrentSSA:         *concurrentSSA,
+			NoCrossNamespaceRefs:  rt.Options.NoCrossNamespaceRefs,
+			DefaultServiceAccount: rt.Options.DefaultServiceAccount,
+			JitterPercent:         rt.Options.IntervalJitterPercentage,
+			MinRetryDelay:         rt.Options.MinRetryDelay,
+			MaxRetryDelay:         rt.Options.MaxRetryDelay,
+			RequeueDependency:     rt.Options.RequeueDependency,
+			Concurrent:            rt.Options.Concurrent,
 		}).SetupWithManager(mgr)
 	}))
 }

@@ -2,22 +2,111 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/utils"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/build"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 )
 
-// reconcileApply fetches the artifact (once per digest, shared with every Kustomization of
-// that revision), builds spec.path and applies the result in stages with server-side apply.
-// Sets: Ready, Reconciling; inventory and lastAppliedRevision on success.
-func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact) error {
+// memo is what the controller remembers of a Kustomization's last apply, so that a reconcile
+// where nothing changed does no work: not a download, not a build, not an API request.
+type memo struct {
+	// buildKey identifies the build's inputs: the artifact digest and the spec.
+	buildKey string
+	// objects are the applied objects, by inventory id.
+	objects map[string]memoObject
+}
+
+type memoObject struct {
+	gvk schema.GroupVersionKind
+	key types.NamespacedName
+	// hash of the object as built.
+	hash string
+	// fingerprint of the live object (tracker.Fingerprint) when it was last seen equal to
+	// the build; empty when that must be verified with a dry-run.
+	fingerprint string
+}
+
+// untouched reports whether the live object is known to be as the controller left it.
+func (r *KustomizationReconciler) untouched(o memoObject) bool {
+	if o.fingerprint == "" {
+		return false
+	}
+	live, known := r.tracker.Get(o.gvk, o.key)
+	return known && live != nil && tracker.Fingerprint(live) == o.fingerprint
+}
+
+func (m *memo) unchanged(r *KustomizationReconciler) bool {
+	for _, o := range m.objects {
+		if !r.untouched(o) {
+			return false
+		}
+	}
+	return true
+}
+
+// requested reports whether the reconcile answers a new reconcile.fluxcd.io/requestedAt.
+func requested(obj *kustomizev1.Kustomization) bool {
+	v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations())
+	return ok && v != obj.Status.LastHandledReconcileAt
+}
+
+func buildKey(a *meta.Artifact, obj *kustomizev1.Kustomization) string {
+	spec, _ := json.Marshal(obj.Spec)
+	h := sha256.New()
+	h.Write([]byte(a.Digest + "\x00" + a.Revision + "\x00"))
+	h.Write(spec)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func objectHash(o *unstructured.Unstructured) string {
+	b, _ := json.Marshal(o.Object) // map keys are sorted: the encoding is deterministic
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// inventoryID is the id of an object in status.inventory: '<namespace>_<name>_<group>_<kind>'.
+func inventoryID(m object.ObjMetadata) string {
+	return m.Namespace + "_" + m.Name + "_" + m.GroupKind.Group + "_" + m.GroupKind.Kind
+}
+
+// reconcileApply makes the cluster match the build of the artifact: it fetches the artifact
+// (once per digest, shared with every Kustomization of that revision), builds spec.path,
+// applies what changed in stages with server-side apply and prunes what left the build.
+// When neither the inputs nor the live objects changed since the last apply, it does nothing.
+// Sets: Ready (on failure), Reconciling, inventory.
+func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact, resources *ssa.ResourceManager) error {
+	key := client.ObjectKeyFromObject(obj)
+	bk := buildKey(a, obj)
+	var last *memo
+	if v, ok := r.memos.Load(key); ok {
+		last = v.(*memo)
+	}
+	if requested(obj) {
+		last = nil // a manual request verifies every object with the API server
+	}
+	if last != nil && last.buildKey == bk && last.unchanged(r) {
+		return nil
+	}
+
 	conditions.MarkReconciling(obj, meta.ProgressingReason, "Fetching manifests for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
 	dir, release, err := r.Artifacts.Acquire(ctx, a.URL, a.Digest)
 	if err != nil {
@@ -26,6 +115,7 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 	}
 	defer release()
 
+	conditions.MarkReconciling(obj, meta.ProgressingReason, "Building manifests for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
 	objects, err := build.Build(build.Options{
 		Root: dir, Path: obj.Spec.Path,
 		TargetNamespace: obj.Spec.TargetNamespace, NamePrefix: obj.Spec.NamePrefix, NameSuffix: obj.Spec.NameSuffix,
@@ -39,41 +129,150 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 		return err
 	}
 
-	applyCtx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
-	defer cancel()
-	opts := ssa.DefaultApplyOptions()
-	opts.Force = obj.Spec.Force
-	opts.WaitTimeout = obj.GetTimeout()
-	changeSet, err := r.Resources.ApplyAllStaged(applyCtx, objects, opts)
+	conditions.MarkReconciling(obj, meta.ProgressingReason, "Detecting drift for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
+	changeSet, next, err := r.apply(ctx, obj, objects, last, resources)
 	if err != nil {
 		conditions.MarkFalse(obj, meta.ReadyCondition, meta.ReconciliationFailedReason, "%s", err.Error())
 		return err
 	}
+	next.buildKey = bk
 
-	obj.Status.Inventory = inventory(changeSet)
-	obj.Status.LastAppliedRevision = a.Revision
-	conditions.MarkTrue(obj, meta.ReadyCondition, meta.ReconciliationSucceededReason, "Applied revision: %s", a.Revision)
-	if changes := changed(changeSet); len(changes) > 0 {
+	newInventory := inventory(changeSet)
+	pruned, err := r.prune(ctx, obj, obj.Status.Inventory, newInventory, resources)
+	// Objects that failed to be deleted stay in the inventory, to be pruned next time.
+	obj.Status.Inventory = mergeInventory(newInventory, pruned.failed)
+	changes := changed(changeSet)
+	changes = append(changes, pruned.deleted...)
+	if len(changes) > 0 {
 		r.Events.AnnotatedEventf(obj, map[string]string{kustomizev1.GroupVersion.Group + "/revision": a.Revision},
 			corev1.EventTypeNormal, meta.ProgressingReason, "%s", strings.Join(changes, "\n"))
 	}
+	if err != nil {
+		conditions.MarkFalse(obj, meta.ReadyCondition, meta.PruneFailedReason, "%s", err.Error())
+		return err
+	}
+	r.memos.Store(key, next)
 	return nil
 }
 
-// inventory lists the applied objects in Flux's format, sorted by id.
+// apply applies the objects that may differ from the cluster, and records the others as
+// unchanged without a request: an object is skipped when it is built exactly as last time and
+// its live copy has not been written by anyone since it was last seen equal to the build.
+func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Kustomization, objects []*unstructured.Unstructured, last *memo, resources *ssa.ResourceManager) (*ssa.ChangeSet, *memo, error) {
+	next := &memo{objects: make(map[string]memoObject, len(objects))}
+	var toApply []*unstructured.Unstructured
+	var skipped []ssa.ChangeSetEntry
+	hashes := make(map[string]string, len(objects))
+	gvks := map[schema.GroupVersionKind]bool{}
+	for _, o := range objects {
+		id := inventoryID(object.UnstructuredToObjMetadata(o))
+		h := objectHash(o)
+		hashes[id] = h
+		gvks[o.GroupVersionKind()] = true
+		if last != nil {
+			if prev, ok := last.objects[id]; ok && prev.hash == h && r.untouched(prev) {
+				skipped = append(skipped, entryFor(o, ssa.UnchangedAction))
+				next.objects[id] = prev
+				continue
+			}
+		}
+		toApply = append(toApply, o)
+	}
+	// Track the kinds before applying, so that the informers see the writes that follow.
+	kinds := make([]schema.GroupVersionKind, 0, len(gvks))
+	for gvk := range gvks {
+		kinds = append(kinds, gvk)
+	}
+	if err := r.tracker.Track(kinds...); err != nil {
+		ctrlLog(ctx).V(1).Info("not tracking applied kinds; drift will be verified with dry-runs", "error", err.Error())
+	}
+
+	changeSet := ssa.NewChangeSet()
+	if len(toApply) > 0 {
+		cs, err := resources.ApplyAllStaged(ctx, toApply, r.applyOptions(obj))
+		if err != nil {
+			return nil, nil, err
+		}
+		changeSet.Append(cs.Entries)
+	}
+	changeSet.Append(skipped)
+
+	for _, e := range changeSet.Entries {
+		id := inventoryID(e.ObjMetadata)
+		if _, done := next.objects[id]; done || e.Action == ssa.SkippedAction {
+			continue
+		}
+		m := memoObject{
+			gvk:  schema.GroupVersionKind{Group: e.ObjMetadata.GroupKind.Group, Version: e.GroupVersion, Kind: e.ObjMetadata.GroupKind.Kind},
+			key:  types.NamespacedName{Namespace: e.ObjMetadata.Namespace, Name: e.ObjMetadata.Name},
+			hash: hashes[id],
+		}
+		// An object the dry-run found equal is as the tracker shows it; an object just
+		// written may not have reached the tracker yet, so it is verified next time.
+		if e.Action == ssa.UnchangedAction {
+			if live, known := r.tracker.Get(m.gvk, m.key); known && live != nil {
+				m.fingerprint = tracker.Fingerprint(live)
+			}
+		}
+		next.objects[id] = m
+	}
+	return changeSet, next, nil
+}
+
+// applyOptions are Flux's: per-object ssa/force annotations, and removal of the field
+// ownership and annotations left by kubectl client-side apply and older Flux versions.
+func (r *KustomizationReconciler) applyOptions(obj *kustomizev1.Kustomization) ssa.ApplyOptions {
+	opts := ssa.DefaultApplyOptions()
+	opts.Force = obj.Spec.Force
+	opts.WaitInterval = defaultPollInterval
+	opts.WaitTimeout = obj.GetTimeout()
+	opts.ExclusionSelector = map[string]string{
+		kustomizev1.ReconcileAnnotation: kustomizev1.DisabledValue,
+		kustomizev1.SSAAnnotation:       kustomizev1.IgnoreValue,
+	}
+	opts.IfNotPresentSelector = map[string]string{kustomizev1.SSAAnnotation: kustomizev1.IfNotPresentValue}
+	opts.ForceSelector = map[string]string{kustomizev1.ForceAnnotation: kustomizev1.EnabledValue}
+	managers := []ssa.FieldManager{
+		{Name: "kubectl", OperationType: metav1.ManagedFieldsOperationApply},
+		{Name: "kubectl", OperationType: metav1.ManagedFieldsOperationUpdate},
+		{Name: "before-first-apply", OperationType: metav1.ManagedFieldsOperationUpdate},
+		{Name: r.FieldManager, OperationType: metav1.ManagedFieldsOperationUpdate},
+	}
+	for _, m := range r.OverrideManagers {
+		managers = append(managers,
+			ssa.FieldManager{Name: m, OperationType: metav1.ManagedFieldsOperationApply},
+			ssa.FieldManager{Name: m, OperationType: metav1.ManagedFieldsOperationUpdate})
+	}
+	opts.Cleanup = ssa.ApplyCleanupOptions{
+		Annotations:   []string{corev1.LastAppliedConfigAnnotation, "fluxcd.io/sync-checksum", "kustomize.toolkit.fluxcd.io/checksum"},
+		Labels:        []string{"fluxcd.io/sync-gc-mark"},
+		FieldManagers: managers,
+		Exclusions:    map[string]string{kustomizev1.SSAAnnotation: kustomizev1.MergeValue},
+	}
+	return opts
+}
+
+// inventory lists the applied objects in Flux's format, sorted by id. Objects the build
+// carries but that were skipped because they opted out of reconciliation are not in it.
 func inventory(cs *ssa.ChangeSet) *kustomizev1.ResourceInventory {
 	inv := &kustomizev1.ResourceInventory{Entries: make([]kustomizev1.ResourceRef, 0, len(cs.Entries))}
 	for _, e := range cs.Entries {
-		m := e.ObjMetadata
 		version := e.GroupVersion
 		if i := strings.LastIndex(version, "/"); i >= 0 {
 			version = version[i+1:]
 		}
-		inv.Entries = append(inv.Entries, kustomizev1.ResourceRef{
-			ID:      m.Namespace + "_" + m.Name + "_" + m.GroupKind.Group + "_" + m.GroupKind.Kind,
-			Version: version,
-		})
+		inv.Entries = append(inv.Entries, kustomizev1.ResourceRef{ID: inventoryID(e.ObjMetadata), Version: version})
 	}
+	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].ID < inv.Entries[j].ID })
+	return inv
+}
+
+// mergeInventory adds extra entries (stale objects that could not be deleted) to inv.
+func mergeInventory(inv *kustomizev1.ResourceInventory, extra []kustomizev1.ResourceRef) *kustomizev1.ResourceInventory {
+	if len(extra) == 0 {
+		return inv
+	}
+	inv.Entries = append(inv.Entries, extra...)
 	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].ID < inv.Entries[j].ID })
 	return inv
 }
@@ -87,4 +286,25 @@ func changed(cs *ssa.ChangeSet) []string {
 		}
 	}
 	return out
+}
+
+// entryFor is the change-set entry of an object that the resource manager did not handle.
+func entryFor(o *unstructured.Unstructured, action ssa.Action) ssa.ChangeSetEntry {
+	return ssa.ChangeSetEntry{
+		ObjMetadata: object.UnstructuredToObjMetadata(o), GroupVersion: o.GroupVersionKind().Version,
+		Subject: utils.FmtUnstructured(o), Action: action,
+	}
+}
+
+// parseInventoryRef turns an inventory entry back into an object reference.
+func parseInventoryRef(ref kustomizev1.ResourceRef) (*unstructured.Unstructured, error) {
+	parts := strings.Split(ref.ID, "_")
+	if len(parts) != 4 {
+		return nil, fmt.Errorf("invalid inventory id '%s'", ref.ID)
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(schema.GroupVersionKind{Group: parts[2], Version: ref.Version, Kind: parts[3]})
+	u.SetNamespace(parts[0])
+	u.SetName(parts[1])
+	return u, nil
 }

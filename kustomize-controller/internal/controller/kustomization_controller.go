@@ -2,20 +2,31 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/pkg/ssa"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-
-	"github.com/fluxcd/pkg/ssa"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/artifact"
+	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	"github.com/driftless-dev/driftless/pkg/runtime/patch"
@@ -28,24 +39,75 @@ import (
 // the result with server-side apply.
 type KustomizationReconciler struct {
 	client.Client
+	// APIReader reads from the API server, bypassing the cache.
+	APIReader client.Reader
+	// Config and Mapper build the clients that impersonate spec.serviceAccountName.
+	Config *rest.Config
+	Mapper apimeta.RESTMapper
+
 	Events    *events.Recorder
 	Artifacts *artifact.Cache
-	Resources *ssa.ResourceManager
+
+	// FieldManager is the server-side apply field manager (kustomize-controller).
+	FieldManager string
+	// OverrideManagers are field managers whose ownership is removed on apply, as kubectl's is.
+	OverrideManagers []string
+	// ConcurrentSSA is how many objects of one Kustomization are dry-run at once.
+	ConcurrentSSA int
+
+	NoCrossNamespaceRefs  bool
+	DefaultServiceAccount string
 
 	JitterPercent                uint8
 	MinRetryDelay, MaxRetryDelay time.Duration
 	RequeueDependency            time.Duration
 	Concurrent                   int
+
+	tracker  *tracker.Tracker
+	wake     chan event.GenericEvent
+	managers sync.Map // service account ("" = the controller's own identity) → *ssa.ResourceManager
+	memos    sync.Map // types.NamespacedName → *memo
+	waits    sync.Map // types.NamespacedName → *healthWait
 }
 
 // SetupWithManager registers the reconciler. Sources are watched through an index on
-// spec.sourceRef, so that a new artifact revision reconciles its Kustomizations at once.
+// spec.sourceRef, so that a new artifact revision reconciles its Kustomizations at once;
+// dependents are reconciled as soon as a dependency becomes ready; and the objects a
+// Kustomization waits for wake it when they change.
 func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &kustomizev1.Kustomization{}, sourceIndexKey, indexSource); err != nil {
+	ctx := context.Background()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &kustomizev1.Kustomization{}, sourceIndexKey, indexSource); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &kustomizev1.Kustomization{}, dependencyIndexKey, indexDependencies); err != nil {
+		return err
+	}
+	if r.FieldManager == "" {
+		r.FieldManager = "kustomize-controller"
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.Config == nil {
+		r.Config = mgr.GetConfig()
+	}
+	if r.Mapper == nil {
+		r.Mapper = mgr.GetRESTMapper()
+	}
+	r.wake = make(chan event.GenericEvent, 1024)
+	t, err := tracker.New(r.Config, r.Mapper, kustomizev1.NameLabel, kustomizev1.NamespaceLabel, r.wakeUp)
+	if err != nil {
+		return err
+	}
+	r.tracker = t
+	if err := mgr.Add(t); err != nil {
+		return err
+	}
+
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicates.SpecOrRequest()))
+		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicates.SpecOrRequest())).
+		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readinessChanged)).
+		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{}))
 	for _, src := range []client.Object{&sourcev1.GitRepository{}, &sourcev1.OCIRepository{}, &sourcev1.Bucket{}} {
 		b = b.Watches(src, handler.EnqueueRequestsFromMapFunc(r.referrers), builder.WithPredicates(revisionChanged))
 	}
@@ -55,26 +117,38 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}).Complete(r)
 }
 
+// wakeUp enqueues a Kustomization whose objects changed while it waits for their health.
+func (r *KustomizationReconciler) wakeUp(owner types.NamespacedName) {
+	ks := &kustomizev1.Kustomization{}
+	ks.Name, ks.Namespace = owner.Name, owner.Namespace
+	r.wake <- event.GenericEvent{Object: ks}
+}
+
 // Reconcile makes the cluster match one Kustomization's build.
 func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	start := time.Now()
 	obj := &kustomizev1.Kustomization{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	wasReady := conditions.IsReady(obj)
 	end := lifecycle.End{
-		Patcher: patch.NewStatusPatcher(obj, r.Client), Kind: kustomizev1.KustomizationKind, Start: start, JitterPercent: r.JitterPercent,
+		Patcher: patch.NewStatusPatcher(obj, r.Client), Kind: kustomizev1.KustomizationKind, Start: start,
+		JitterPercent: r.JitterPercent, RetryInterval: obj.GetRetryInterval(),
 		Summarize: func(err error) { summarize(obj, err) },
 	}
 	defer end.Finish(ctx, obj, &result, &retErr)
+	defer func() { r.announce(ctx, obj, wasReady, start, retErr) }()
 
 	if !obj.DeletionTimestamp.IsZero() {
-		// Garbage collection of the inventory arrives with pruning.
-		controllerutil.RemoveFinalizer(obj, meta.Finalizer)
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.finalize(ctx, obj)
 	}
 	controllerutil.AddFinalizer(obj, meta.Finalizer)
 	if obj.Spec.Suspend {
+		r.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 
@@ -85,5 +159,82 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if src == nil { // not ready yet: reported in the status, retried after --requeue-dependency
 		return ctrl.Result{RequeueAfter: r.RequeueDependency}, nil
 	}
-	return ctrl.Result{}, r.reconcileApply(ctx, obj, src)
+	if ready, err := r.reconcileDependencies(ctx, obj, src); err != nil || !ready {
+		return ctrl.Result{RequeueAfter: r.RequeueDependency}, err
+	}
+	resources, err := r.resourceManager(ctx, obj)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.reconcileApply(ctx, obj, src, resources); err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.reconcileHealth(ctx, obj, src)
+}
+
+// announce logs the outcome and emits the events a user watches: a warning with the reason
+// of a failure, and a notice when a failing Kustomization recovers.
+func (r *KustomizationReconciler) announce(ctx context.Context, obj *kustomizev1.Kustomization, wasReady bool, start time.Time, err error) {
+	log := ctrl.LoggerFrom(ctx)
+	revision := map[string]string{kustomizev1.GroupVersion.Group + "/revision": obj.Status.LastAttemptedRevision}
+	switch {
+	case err != nil:
+		reason := meta.ReconciliationFailedReason
+		if c := conditions.Get(obj, meta.ReadyCondition); c != nil && c.Status == "False" {
+			reason = c.Reason
+		}
+		r.Events.AnnotatedEventf(obj, revision, corev1.EventTypeWarning, reason, "%s", err.Error())
+	case conditions.IsReady(obj):
+		msg := fmt.Sprintf("Reconciliation finished in %s, next run in %s", time.Since(start).Round(time.Millisecond), obj.Spec.Interval.Duration)
+		log.Info(msg, "revision", obj.Status.LastAppliedRevision)
+		if !wasReady {
+			r.Events.AnnotatedEventf(obj, revision, corev1.EventTypeNormal, meta.ReconciliationSucceededReason, "%s", msg)
+		}
+	}
+}
+
+// forget drops what the controller remembers about a Kustomization.
+func (r *KustomizationReconciler) forget(key types.NamespacedName) {
+	r.memos.Delete(key)
+	r.waits.Delete(key)
+	r.tracker.Interest(key, false)
+}
+
+// resourceManager returns the server-side apply manager acting with the identity of the
+// Kustomization's service account (or --default-service-account), or with the controller's
+// own. A service account that does not exist is an error.
+func (r *KustomizationReconciler) resourceManager(ctx context.Context, obj *kustomizev1.Kustomization) (*ssa.ResourceManager, error) {
+	sa := obj.Spec.ServiceAccountName
+	if sa == "" {
+		sa = r.DefaultServiceAccount
+	}
+	key := ""
+	if sa != "" {
+		key = obj.Namespace + "/" + sa
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: sa}, &corev1.ServiceAccount{}); err != nil {
+			if apierrors.IsNotFound(err) {
+				err = fmt.Errorf("service account '%s' not found: the Kustomization cannot be applied on its behalf", key)
+			}
+			conditions.MarkFalse(obj, meta.ReadyCondition, meta.ReconciliationFailedReason, "%s", err.Error())
+			return nil, err
+		}
+	}
+	if m, ok := r.managers.Load(key); ok {
+		return m.(*ssa.ResourceManager), nil
+	}
+	c := r.Client
+	if sa != "" {
+		cfg := rest.CopyConfig(r.Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + obj.Namespace + ":" + sa}
+		var err error
+		if c, err = client.New(cfg, client.Options{Scheme: r.Scheme(), Mapper: r.Mapper}); err != nil {
+			return nil, err
+		}
+	}
+	m := ssa.NewResourceManager(c, polling.NewStatusPoller(c, r.Mapper, polling.Options{}), ssa.Owner{Field: r.FieldManager, Group: kustomizev1.GroupVersion.Group})
+	if r.ConcurrentSSA > 0 {
+		m.SetConcurrency(r.ConcurrentSSA)
+	}
+	actual, _ := r.managers.LoadOrStore(key, m)
+	return actual.(*ssa.ResourceManager), nil
 }

@@ -22,9 +22,13 @@ func summarize(obj *kustomizev1.Kustomization, reconcileErr error) {
 	case reconcileErr != nil:
 		conditions.Delete(obj, meta.StalledCondition)
 		conditions.MarkReconciling(obj, meta.ProgressingWithRetryReason, "%s", conditions.GetMessage(obj, meta.ReadyCondition))
+	case conditions.IsUnknown(obj, meta.ReadyCondition):
+		// Waiting for health: Reconciling says for what and until when.
+		conditions.Delete(obj, meta.StalledCondition)
 	default:
-		// Waiting for the source: keep Ready as set, nothing is in progress.
+		// Waiting for the source or a dependency: Ready says which; nothing is in progress.
 		conditions.Delete(obj, meta.ReconcilingCondition)
+		conditions.Delete(obj, meta.StalledCondition)
 	}
 	if reconcileErr != nil && !conditions.IsFalse(obj, meta.ReadyCondition) {
 		conditions.MarkFalse(obj, meta.ReadyCondition, meta.ReconciliationFailedReason, "%s", reconcileErr.Error())

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
-	"github.com/fluxcd/pkg/ssa"
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -69,12 +67,10 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	poller := polling.NewStatusPoller(mgr.GetClient(), mgr.GetRESTMapper(), polling.Options{})
 	if err := (&KustomizationReconciler{
 		Client:            mgr.GetClient(),
 		Events:            events.NewRecorder(mgr.GetEventRecorderFor("kustomize-controller"), env.Scheme, "kustomize-controller", nil, logr.Discard()),
 		Artifacts:         cache,
-		Resources:         ssa.NewResourceManager(mgr.GetClient(), poller, ssa.Owner{Field: "kustomize-controller", Group: kustomizev1.GroupVersion.Group}),
 		MinRetryDelay:     100 * time.Millisecond,
 		MaxRetryDelay:     2 * time.Second,
 		RequeueDependency: 500 * time.Millisecond,

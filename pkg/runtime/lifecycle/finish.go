@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/driftless-dev/driftless/pkg/runtime/metrics"
 	"github.com/driftless-dev/driftless/pkg/runtime/patch"
@@ -35,13 +36,16 @@ type End struct {
 	// Summarize sets the final conditions from the reconcile's error; it is where each kind
 	// computes Ready and handles the reconcile request.
 	Summarize func(reconcileErr error)
+	// RetryInterval, when set, replaces the controller's exponential backoff after a failed
+	// reconcile (spec.retryInterval): the error is logged and the object requeued after it.
+	RetryInterval time.Duration
 }
 
 // Finish writes the outcome. A suspended object only gets its metadata (the finalizer)
 // written. Otherwise the status is summarized and patched once (an object already gone is not
 // an error), the duration is recorded, and on success without an earlier requeue the object is
 // requeued at its jittered interval. A failed reconcile returns its error alone, so the
-// controller's backoff applies.
+// controller's backoff applies, unless RetryInterval is set.
 func (e End) Finish(ctx context.Context, obj Object, result *ctrl.Result, retErr *error) {
 	deleting := !obj.GetDeletionTimestamp().IsZero()
 	if obj.IsSuspended() && !deleting {
@@ -53,6 +57,12 @@ func (e End) Finish(ctx context.Context, obj Object, result *ctrl.Result, retErr
 		*retErr = errors.Join(*retErr, err)
 	}
 	metrics.RecordDuration(e.Kind, obj.GetNamespace(), obj.GetName(), e.Start)
+	if *retErr != nil && e.RetryInterval > 0 && !errors.Is(*retErr, reconcile.TerminalError(nil)) && !deleting {
+		ctrl.LoggerFrom(ctx).Error(*retErr, "reconcile failed", "retryIn", e.RetryInterval.String())
+		*retErr = nil
+		result.RequeueAfter = e.RetryInterval
+		return
+	}
 	if *retErr == nil && result.RequeueAfter == 0 && !deleting {
 		result.RequeueAfter = requeue.Jitter(obj.GetRequeueAfter(), e.JitterPercent)
 	}

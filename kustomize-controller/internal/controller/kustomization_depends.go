@@ -1,0 +1,120 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+)
+
+// dependencyIndexKey indexes Kustomizations by '<namespace>/<name>' of each dependency.
+const dependencyIndexKey = ".spec.dependsOn"
+
+func indexDependencies(o client.Object) []string {
+	ks := o.(*kustomizev1.Kustomization)
+	keys := make([]string, 0, len(ks.Spec.DependsOn))
+	for _, d := range ks.Spec.DependsOn {
+		keys = append(keys, dependencyKey(ks, d).String())
+	}
+	return keys
+}
+
+func dependencyKey(obj *kustomizev1.Kustomization, d meta.DependencyReference) types.NamespacedName {
+	ns := d.Namespace
+	if ns == "" {
+		ns = obj.Namespace
+	}
+	return types.NamespacedName{Namespace: ns, Name: d.Name}
+}
+
+// dependents maps a Kustomization to those that depend on it.
+func (r *KustomizationReconciler) dependents(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &kustomizev1.KustomizationList{}
+	if err := r.List(ctx, list, client.MatchingFields{dependencyIndexKey: client.ObjectKeyFromObject(o).String()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i, ks := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ks)}
+	}
+	return reqs
+}
+
+// readinessChanged passes the updates that can unblock a dependent: Ready became True, or a
+// new revision was applied.
+var readinessChanged = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, okOld := e.ObjectOld.(*kustomizev1.Kustomization)
+		n, okNew := e.ObjectNew.(*kustomizev1.Kustomization)
+		if !okOld || !okNew || !conditions.IsReady(n) {
+			return false
+		}
+		return !conditions.IsReady(o) || o.Status.LastAppliedRevision != n.Status.LastAppliedRevision ||
+			o.Status.ObservedGeneration != n.Status.ObservedGeneration
+	},
+}
+
+// reconcileDependencies checks that every Kustomization in spec.dependsOn is ready at its
+// latest generation, and, when it uses the same source, has applied the revision about to be
+// applied here. A dependent is requeued as soon as a dependency becomes ready, and at
+// --requeue-dependency in any case.
+// Sets: Ready (DependencyNotReady), Stalled (AccessDenied, InvalidCELExpression).
+func (r *KustomizationReconciler) reconcileDependencies(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact) (bool, error) {
+	for _, d := range obj.Spec.DependsOn {
+		key := dependencyKey(obj, d)
+		if r.NoCrossNamespaceRefs && key.Namespace != obj.Namespace {
+			conditions.MarkStalled(obj, meta.AccessDeniedReason, "cross-namespace dependency '%s' is not allowed (--no-cross-namespace-refs)", key)
+			conditions.MarkFalse(obj, meta.ReadyCondition, meta.AccessDeniedReason, "cross-namespace dependency '%s' is not allowed (--no-cross-namespace-refs)", key)
+			return false, reconcile.TerminalError(fmt.Errorf("cross-namespace dependency '%s' is not allowed", key))
+		}
+		dep := &kustomizev1.Kustomization{}
+		if err := r.Get(ctx, key, dep); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return false, err
+			}
+			return r.notReady(ctx, obj, "dependency '%s' not found", key)
+		}
+		if d.ReadyExpr != "" {
+			ready, err := evalReadyExpr(d.ReadyExpr, obj, dep)
+			if err != nil {
+				conditions.MarkStalled(obj, meta.InvalidCELExpressionReason, "dependency '%s': %s", key, err.Error())
+				conditions.MarkFalse(obj, meta.ReadyCondition, meta.InvalidCELExpressionReason, "dependency '%s': %s", key, err.Error())
+				return false, reconcile.TerminalError(err)
+			}
+			if !ready {
+				return r.notReady(ctx, obj, "dependency '%s' is not ready according to readyExpr", key)
+			}
+			continue
+		}
+		if len(dep.Status.Conditions) == 0 || dep.Generation != dep.Status.ObservedGeneration || !conditions.IsReady(dep) {
+			return r.notReady(ctx, obj, "dependency '%s' is not ready", key)
+		}
+		if sameSource(obj, dep) && dep.Status.LastAppliedRevision != a.Revision {
+			return r.notReady(ctx, obj, "dependency '%s' has not applied revision %s yet", key, a.Revision)
+		}
+	}
+	return true, nil
+}
+
+func (r *KustomizationReconciler) notReady(ctx context.Context, obj *kustomizev1.Kustomization, format string, args ...any) (bool, error) {
+	conditions.MarkFalse(obj, meta.ReadyCondition, meta.DependencyNotReadyReason, format, args...)
+	ctrl.LoggerFrom(ctx).Info(fmt.Sprintf(format, args...)+", retrying when it is ready", "retryIn", r.RequeueDependency.String())
+	return false, nil
+}
+
+func sameSource(a, b *kustomizev1.Kustomization) bool {
+	return indexSource(a)[0] == indexSource(b)[0]
+}

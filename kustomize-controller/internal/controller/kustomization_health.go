@@ -1,0 +1,245 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+)
+
+// healthPollInterval paces the health checks of objects that the tracker cannot watch:
+// spec.healthChecks entries that another tool applied.
+const healthPollInterval = 2 * time.Second
+
+// healthWait is a Kustomization waiting for its objects to become healthy. It is kept in
+// memory only: the worker is released while waiting, and the objects' watch events (or the
+// deadline) bring the Kustomization back.
+type healthWait struct {
+	digest     string
+	generation int64
+	since      time.Time
+}
+
+// healthTarget is an object whose health gates readiness.
+type healthTarget struct {
+	gvk schema.GroupVersionKind
+	key types.NamespacedName
+}
+
+func (t healthTarget) String() string {
+	if t.key.Namespace == "" {
+		return t.gvk.Kind + "/" + t.key.Name
+	}
+	return t.gvk.Kind + "/" + t.key.Namespace + "/" + t.key.Name
+}
+
+// healthTargets are every applied object with spec.wait, else spec.healthChecks.
+func healthTargets(obj *kustomizev1.Kustomization) []healthTarget {
+	var out []healthTarget
+	if obj.Spec.Wait {
+		if obj.Status.Inventory == nil {
+			return nil
+		}
+		for _, ref := range obj.Status.Inventory.Entries {
+			u, err := parseInventoryRef(ref)
+			if err != nil {
+				continue
+			}
+			out = append(out, healthTarget{gvk: u.GroupVersionKind(), key: types.NamespacedName{Namespace: u.GetNamespace(), Name: u.GetName()}})
+		}
+		return out
+	}
+	for _, hc := range obj.Spec.HealthChecks {
+		gv, err := schema.ParseGroupVersion(hc.APIVersion)
+		if err != nil {
+			continue
+		}
+		out = append(out, healthTarget{gvk: gv.WithKind(hc.Kind), key: types.NamespacedName{Namespace: hc.Namespace, Name: hc.Name}})
+	}
+	return out
+}
+
+// reconcileHealth decides readiness from the health of the targets, read from the tracker's
+// watch caches. While some are still progressing it releases the worker and is woken by their
+// watch events, or by the deadline at spec.timeout.
+// Sets: Healthy, Ready, Reconciling, lastAppliedRevision.
+func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(obj)
+	targets := healthTargets(obj)
+	if len(targets) == 0 {
+		r.waits.Delete(key)
+		conditions.Delete(obj, meta.HealthyCondition)
+		r.succeeded(obj, a)
+		return ctrl.Result{}, nil
+	}
+	// Interest first: a change between the evaluation and the registration is not missed.
+	r.tracker.Interest(key, true)
+
+	wait := &healthWait{digest: a.Digest, generation: obj.Generation, since: time.Now()}
+	if v, ok := r.waits.Load(key); ok {
+		if w := v.(*healthWait); w.digest == a.Digest && w.generation == obj.Generation {
+			wait = w
+		}
+	}
+	elapsed := time.Since(wait.since)
+
+	var failed, progressing []string
+	poll := false
+	for _, t := range targets {
+		st, msg, watched, err := r.health(ctx, obj, t)
+		if err != nil {
+			r.tracker.Interest(key, false)
+			r.waits.Delete(key)
+			conditions.MarkStalled(obj, meta.InvalidCELExpressionReason, "%s", err.Error())
+			conditions.MarkFalse(obj, meta.ReadyCondition, meta.InvalidCELExpressionReason, "%s", err.Error())
+			return ctrl.Result{}, reconcile.TerminalError(err)
+		}
+		line := fmt.Sprintf("%s status: '%s'", t, st)
+		if msg != "" {
+			line += ": " + msg
+		}
+		switch st {
+		case status.CurrentStatus:
+		case status.FailedStatus:
+			failed = append(failed, line)
+		default:
+			progressing = append(progressing, line)
+			poll = poll || !watched
+		}
+	}
+
+	switch {
+	case len(failed) > 0:
+		return ctrl.Result{}, r.unhealthy(obj, key, fmt.Sprintf("health check failed after %s: failed: [%s]", elapsed.Round(time.Millisecond), strings.Join(failed, ", ")))
+	case len(progressing) == 0:
+		r.tracker.Interest(key, false)
+		r.waits.Delete(key)
+		conditions.MarkTrue(obj, meta.HealthyCondition, meta.SucceededReason, "Health check passed in %s", elapsed.Round(time.Millisecond))
+		r.succeeded(obj, a)
+		return ctrl.Result{}, nil
+	case elapsed >= obj.GetTimeout():
+		return ctrl.Result{}, r.unhealthy(obj, key, fmt.Sprintf("health check failed after %s: timeout waiting for: [%s]", elapsed.Round(time.Millisecond), strings.Join(progressing, ", ")))
+	}
+
+	r.waits.Store(key, wait)
+	msg := fmt.Sprintf("Running health checks for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
+	conditions.MarkReconciling(obj, meta.ProgressingReason, "%s", msg)
+	conditions.MarkUnknown(obj, meta.HealthyCondition, meta.ProgressingReason, "%s", msg)
+	conditions.MarkUnknown(obj, meta.ReadyCondition, meta.ProgressingReason, "Reconciliation in progress")
+	after := obj.GetTimeout() - elapsed
+	if poll && after > healthPollInterval {
+		after = healthPollInterval
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+func (r *KustomizationReconciler) unhealthy(obj *kustomizev1.Kustomization, key types.NamespacedName, msg string) error {
+	r.tracker.Interest(key, false)
+	r.waits.Delete(key)
+	conditions.MarkFalse(obj, meta.HealthyCondition, meta.HealthCheckFailedReason, "%s", msg)
+	conditions.MarkFalse(obj, meta.ReadyCondition, meta.HealthCheckFailedReason, "%s", msg)
+	return fmt.Errorf("%s", msg)
+}
+
+func (r *KustomizationReconciler) succeeded(obj *kustomizev1.Kustomization, a *meta.Artifact) {
+	obj.Status.LastAppliedRevision = a.Revision
+	conditions.MarkTrue(obj, meta.ReadyCondition, meta.ReconciliationSucceededReason, "Applied revision: %s", a.Revision)
+}
+
+// health computes the kstatus of one target. watched reports whether a change of the object
+// will wake the Kustomization (it is in the tracker and carries the owner labels).
+func (r *KustomizationReconciler) health(ctx context.Context, obj *kustomizev1.Kustomization, t healthTarget) (st status.Status, msg string, watched bool, err error) {
+	live, known := r.tracker.Get(t.gvk, t.key)
+	var u *unstructured.Unstructured
+	switch o := live.(type) {
+	case *unstructured.Unstructured:
+		u = o
+	case nil:
+	default: // kept as metadata only
+		if gk := t.gvk.GroupKind(); gk.Group == "" && (gk.Kind == "ConfigMap" || gk.Kind == "Secret") {
+			return status.CurrentStatus, "", true, nil
+		}
+		known = false
+	}
+	if !known {
+		u = &unstructured.Unstructured{}
+		u.SetGroupVersionKind(t.gvk)
+		if err := r.APIReader.Get(ctx, t.key, u); err != nil {
+			if apierrors.IsNotFound(err) {
+				return status.NotFoundStatus, "", false, nil
+			}
+			return status.UnknownStatus, err.Error(), false, nil
+		}
+	}
+	if u == nil {
+		// Not in the tracker yet: either just created and not seen, or gone.
+		return status.NotFoundStatus, "", true, nil
+	}
+	watched = owned(u, obj) && known
+	if exprs := healthExprs(obj, t.gvk); exprs != nil {
+		st, err := evalHealthExprs(exprs, u)
+		return st, "", watched, err
+	}
+	res, err := status.Compute(u)
+	if err != nil {
+		return status.UnknownStatus, err.Error(), watched, nil
+	}
+	return res.Status, res.Message, watched, nil
+}
+
+func owned(u *unstructured.Unstructured, obj *kustomizev1.Kustomization) bool {
+	l := u.GetLabels()
+	return l[kustomizev1.NameLabel] == obj.Name && l[kustomizev1.NamespaceLabel] == obj.Namespace
+}
+
+// healthExprs returns the spec.healthCheckExprs entry for a kind, matched on apiVersion (or
+// its group alone) and kind.
+func healthExprs(obj *kustomizev1.Kustomization, gvk schema.GroupVersionKind) *kustomize.CustomHealthCheck {
+	for i := range obj.Spec.HealthCheckExprs {
+		e := &obj.Spec.HealthCheckExprs[i]
+		if e.Kind == gvk.Kind && (e.APIVersion == gvk.GroupVersion().String() || e.APIVersion == gvk.Group) {
+			return e
+		}
+	}
+	return nil
+}
+
+// evalHealthExprs evaluates inProgress, failed, then current; none true means in progress.
+func evalHealthExprs(e *kustomize.CustomHealthCheck, u *unstructured.Unstructured) (status.Status, error) {
+	vars := make(map[string]any, len(objectVars))
+	for _, v := range objectVars {
+		if val, ok := u.Object[v]; ok {
+			vars[v] = val
+		}
+	}
+	for _, c := range []struct {
+		expr string
+		st   status.Status
+	}{{e.InProgress, status.InProgressStatus}, {e.Failed, status.FailedStatus}, {e.Current, status.CurrentStatus}} {
+		if c.expr == "" {
+			continue
+		}
+		p, err := compileBool(objectVars, c.expr)
+		if err != nil {
+			return status.UnknownStatus, fmt.Errorf("healthCheckExprs for %s: %w", e.Kind, err)
+		}
+		if evalBool(p, vars) {
+			return c.st, nil
+		}
+	}
+	return status.InProgressStatus, nil
+}

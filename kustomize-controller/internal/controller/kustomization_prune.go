@@ -1,0 +1,148 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fluxcd/pkg/ssa"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+)
+
+var ctrlLog = ctrl.LoggerFrom
+
+// defaultPollInterval paces the few waits that have nothing to watch: the establishment of
+// CRDs and namespaces applied in the first stage, and deletions under WaitForTermination.
+const defaultPollInterval = 500 * time.Millisecond
+
+// pruneResult reports a garbage collection: the change-set lines of the deleted objects and
+// the inventory entries that could not be deleted.
+type pruneResult struct {
+	deleted []string
+	failed  []kustomizev1.ResourceRef
+}
+
+// deleteOptions delete only objects that carry this Kustomization's owner labels and did not
+// opt out with kustomize.toolkit.fluxcd.io/prune: disabled (or the legacy reconcile: disabled).
+func deleteOptions(obj *kustomizev1.Kustomization) ssa.DeleteOptions {
+	return ssa.DeleteOptions{
+		PropagationPolicy: metav1.DeletePropagationBackground,
+		Inclusions:        map[string]string{kustomizev1.NameLabel: obj.Name, kustomizev1.NamespaceLabel: obj.Namespace},
+		Exclusions: map[string]string{
+			kustomizev1.PruneAnnotation:     kustomizev1.DisabledValue,
+			kustomizev1.ReconcileAnnotation: kustomizev1.DisabledValue,
+		},
+	}
+}
+
+// prune deletes the objects of the old inventory that are not in the new one, when
+// spec.prune is set. Without it, they are left in the cluster and forgotten.
+func (r *KustomizationReconciler) prune(ctx context.Context, obj *kustomizev1.Kustomization, old, current *kustomizev1.ResourceInventory, resources *ssa.ResourceManager) (pruneResult, error) {
+	if !obj.Spec.Prune || old == nil {
+		return pruneResult{}, nil
+	}
+	keep := make(map[string]bool, len(current.Entries))
+	for _, e := range current.Entries {
+		keep[e.ID] = true
+	}
+	var stale []kustomizev1.ResourceRef
+	for _, e := range old.Entries {
+		if !keep[e.ID] {
+			stale = append(stale, e)
+		}
+	}
+	return r.deleteInventory(ctx, obj, stale, resources)
+}
+
+// deleteInventory deletes the referenced objects one by one; those it could not delete are
+// returned, with the joined errors.
+func (r *KustomizationReconciler) deleteInventory(ctx context.Context, obj *kustomizev1.Kustomization, refs []kustomizev1.ResourceRef, resources *ssa.ResourceManager) (pruneResult, error) {
+	var res pruneResult
+	var errs []error
+	opts := deleteOptions(obj)
+	for _, ref := range refs {
+		u, err := parseInventoryRef(ref)
+		if err != nil {
+			errs = append(errs, err) // an entry that can never be resolved is dropped
+			continue
+		}
+		entry, err := resources.Delete(ctx, u, opts)
+		if err != nil {
+			res.failed = append(res.failed, ref)
+			errs = append(errs, err)
+			continue
+		}
+		if entry.Action == ssa.DeletedAction {
+			res.deleted = append(res.deleted, entry.String())
+		}
+	}
+	if len(errs) > 0 {
+		return res, fmt.Errorf("pruning failed: %w", errors.Join(errs...))
+	}
+	return res, nil
+}
+
+// finalize garbage-collects the inventory of a Kustomization being deleted, as its
+// spec.deletionPolicy says, then releases the finalizer. A suspended Kustomization, or one
+// whose service account is gone, orphans its objects.
+func (r *KustomizationReconciler) finalize(ctx context.Context, obj *kustomizev1.Kustomization) error {
+	key := client.ObjectKeyFromObject(obj)
+	defer r.forget(key)
+	if !obj.Spec.Suspend && obj.Status.Inventory != nil && len(obj.Status.Inventory.Entries) > 0 && deletesOnRemoval(obj) {
+		resources, err := r.resourceManager(ctx, obj)
+		if err != nil {
+			r.Events.Eventf(obj, corev1.EventTypeWarning, meta.PruneFailedReason,
+				"garbage collection skipped, objects are left in the cluster: %s", err.Error())
+		} else {
+			res, err := r.deleteInventory(ctx, obj, obj.Status.Inventory.Entries, resources)
+			if len(res.deleted) > 0 {
+				ctrlLog(ctx).Info("garbage collected the inventory", "deleted", len(res.deleted))
+			}
+			if err != nil {
+				conditions.MarkFalse(obj, meta.ReadyCondition, meta.PruneFailedReason, "%s", err.Error())
+				return err // keep the finalizer: retried with backoff
+			}
+			if obj.GetDeletionPolicy() == kustomizev1.DeletionPolicyWaitForTermination {
+				if err := r.waitForTermination(ctx, obj, resources); err != nil {
+					r.Events.Eventf(obj, corev1.EventTypeWarning, meta.PruneFailedReason, "%s", err.Error())
+				}
+			}
+		}
+	}
+	controllerutil.RemoveFinalizer(obj, meta.Finalizer)
+	return nil
+}
+
+// deletesOnRemoval reports whether spec.deletionPolicy deletes the inventory.
+func deletesOnRemoval(obj *kustomizev1.Kustomization) bool {
+	switch obj.GetDeletionPolicy() {
+	case kustomizev1.DeletionPolicyDelete, kustomizev1.DeletionPolicyWaitForTermination:
+		return true
+	case kustomizev1.DeletionPolicyOrphan:
+		return false
+	default: // MirrorPrune
+		return obj.Spec.Prune
+	}
+}
+
+// waitForTermination waits, up to spec.timeout, until the inventory's objects are gone.
+func (r *KustomizationReconciler) waitForTermination(ctx context.Context, obj *kustomizev1.Kustomization, resources *ssa.ResourceManager) error {
+	cs := ssa.NewChangeSet()
+	for _, ref := range obj.Status.Inventory.Entries {
+		u, err := parseInventoryRef(ref)
+		if err != nil {
+			continue
+		}
+		cs.Add(entryFor(u, ssa.DeletedAction))
+	}
+	return resources.WaitForSetTermination(cs, ssa.WaitOptions{Interval: defaultPollInterval, Timeout: obj.GetTimeout()})
+}
