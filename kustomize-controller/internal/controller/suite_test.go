@@ -8,10 +8,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +29,9 @@ import (
 	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
+
+// maxArtifactBytes caps extraction in the tests, so that a bomb stays small.
+const maxArtifactBytes = 64 << 20
 
 var (
 	env       *testenv.Environment
@@ -58,7 +63,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(cacheDir)
-	cache, err := artifact.NewCache(cacheDir, &artifact.Fetcher{Backoff: 10 * time.Millisecond, Retries: 2})
+	cache, err := artifact.NewCache(cacheDir, &artifact.Fetcher{Backoff: 10 * time.Millisecond, Retries: 2, Limits: artifact.Limits{MaxBytes: maxArtifactBytes}})
 	if err != nil {
 		return 0, err
 	}
@@ -111,17 +116,47 @@ func newArtifactServer() *artifactServer {
 // publish packs files into a tar.gz, serves it, and returns its artifact record.
 func (s *artifactServer) publish(t *testing.T, name, revision string, files map[string]string) meta.Artifact {
 	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
 	paths := make([]string, 0, len(files))
 	for p := range files {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
+	entries := make([]tarEntry, 0, len(paths))
 	for _, p := range paths {
-		_ = tw.WriteHeader(&tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(files[p]))})
-		_, _ = tw.Write([]byte(files[p]))
+		entries = append(entries, tarEntry{header: tar.Header{Name: p, Typeflag: tar.TypeReg, Mode: 0o600}, body: strings.NewReader(files[p])})
+	}
+	return s.publishEntries(t, name, revision, entries)
+}
+
+// tarEntry is one entry of a test archive; body may be large and is streamed.
+type tarEntry struct {
+	header tar.Header
+	body   io.Reader
+	size   int64
+}
+
+// publishEntries packs arbitrary entries (links, huge files) into a tar.gz and serves it.
+func (s *artifactServer) publishEntries(t *testing.T, name, revision string, entries []tarEntry) meta.Artifact {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, e := range entries {
+		h := e.header
+		if e.body != nil {
+			if r, ok := e.body.(*strings.Reader); ok && e.size == 0 {
+				e.size = r.Size()
+			}
+			h.Size = e.size
+		}
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		if e.body != nil {
+			if _, err := io.Copy(tw, e.body); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	_ = tw.Close()
 	_ = gz.Close()

@@ -1,0 +1,238 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/testenv"
+)
+
+// frontend is the monorepo layout of Flux's docs: a base and a production overlay.
+func frontend(ns string) map[string]string {
+	return map[string]string{
+		"apps/frontend/base/kustomization.yaml": "resources: [deployment.yaml, service.yaml, config.yaml]\n",
+		"apps/frontend/base/deployment.yaml":    deploymentYAML("frontend", ns, 1, "ghcr.io/example/frontend:1.0.0"),
+		"apps/frontend/base/service.yaml":       serviceYAML("frontend", ns),
+		"apps/frontend/base/config.yaml":        configMap("frontend", ns, "base"),
+		"apps/frontend/overlays/production/kustomization.yaml": `resources: [../../base]
+patches:
+  - target: {kind: Deployment, name: frontend}
+    patch: |
+      - op: replace
+        path: /spec/replicas
+        value: 3
+images:
+  - name: ghcr.io/example/frontend
+    newTag: 1.1.0
+`,
+	}
+}
+
+func TestKustomizationOverlayPruneAndSelfHeal(t *testing.T) {
+	ns := "production-heal"
+	namespace(t, ns)
+	files := frontend(ns)
+	src := gitSource(t, "heal", artifacts.publish(t, "heal", "main@sha1:0001", files))
+	ks := kustomization(t, "frontend", "heal", "./apps/frontend/overlays/production", func(k *kustomizev1.Kustomization) {
+		k.Spec.Interval = metav1.Duration{Duration: time.Second} // the next reconcile comes soon
+	})
+	got := waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	if n := len(got.Status.Inventory.Entries); n != 3 {
+		t.Fatalf("inventory = %+v", got.Status.Inventory.Entries)
+	}
+
+	d := &appsv1.Deployment{}
+	if !exists(t, ns, "frontend", d) {
+		t.Fatal("deployment not applied")
+	}
+	if *d.Spec.Replicas != 3 || d.Spec.Template.Spec.Containers[0].Image != "ghcr.io/example/frontend:1.1.0" {
+		t.Fatalf("overlay not built: replicas %d image %s", *d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].Image)
+	}
+
+	// kubectl scale goes through the scale subresource; the next reconcile undoes it.
+	scale := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 1}}
+	if err := env.Client.SubResource("scale").Update(testenv.Context(t), d, client.WithSubResourceBody(scale), client.FieldOwner("kubectl")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		exists(t, ns, "frontend", d)
+		if *d.Spec.Replicas != 3 {
+			return fmt.Errorf("replicas = %d", *d.Spec.Replicas)
+		}
+		return nil
+	})
+
+	// kubectl edit of a ConfigMap, then kubectl delete of the Service: both come back.
+	cm := &corev1.ConfigMap{}
+	exists(t, ns, "frontend", cm)
+	if err := env.Client.Patch(testenv.Context(t), cm, client.RawPatch("application/merge-patch+json", []byte(`{"data":{"value":"edited"}}`)), client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	svc := &corev1.Service{}
+	exists(t, ns, "frontend", svc)
+	if err := env.Client.Delete(testenv.Context(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if !exists(t, ns, "frontend", svc) {
+			return fmt.Errorf("service not restored")
+		}
+		if exists(t, ns, "frontend", cm); cm.Data["value"] != "base" {
+			return fmt.Errorf("configmap value %q", cm.Data["value"])
+		}
+		return nil
+	})
+	// Each correction was announced as a change set.
+	testenv.Eventually(t, 30*time.Second, func() error {
+		return eventWith(t, ks, "Service/"+ns+"/frontend created", "ConfigMap/"+ns+"/frontend configured", "Deployment/"+ns+"/frontend configured")
+	})
+
+	// The Service leaves Git: it is pruned. A ConfigMap that opted out of pruning stays.
+	files["apps/frontend/base/kustomization.yaml"] = "resources: [deployment.yaml, keep.yaml]\n"
+	files["apps/frontend/base/keep.yaml"] = strings.Replace(configMap("keep", ns, "x"), "metadata:\n", "metadata:\n  annotations:\n    kustomize.toolkit.fluxcd.io/prune: disabled\n", 1)
+	setArtifact(t, src, artifacts.publish(t, "heal", "main@sha1:0002", files))
+	got = waitKS(t, ks, appliedRevision("main@sha1:0002"))
+	if exists(t, ns, "frontend", svc) || exists(t, ns, "frontend", &corev1.ConfigMap{}) {
+		t.Fatal("objects removed from Git were not pruned")
+	}
+	if !exists(t, ns, "frontend", d) || !exists(t, ns, "keep", &corev1.ConfigMap{}) {
+		t.Fatal("objects still in Git were deleted")
+	}
+	want := []string{ns + "_frontend_apps_Deployment", ns + "_keep__ConfigMap"}
+	if ids := inventoryIDs(got); strings.Join(ids, ",") != strings.Join(want, ",") {
+		t.Fatalf("inventory = %v, want %v", ids, want)
+	}
+
+	files["apps/frontend/base/kustomization.yaml"] = "resources: [deployment.yaml]\n"
+	setArtifact(t, src, artifacts.publish(t, "heal", "main@sha1:0003", files))
+	waitKS(t, ks, appliedRevision("main@sha1:0003"))
+	if !exists(t, ns, "keep", &corev1.ConfigMap{}) {
+		t.Fatal("an object annotated prune: disabled was pruned")
+	}
+}
+
+func TestKustomizationPruneFalseKeepsObjects(t *testing.T) {
+	ns := "apps-noprune"
+	namespace(t, ns)
+	files := map[string]string{"a.yaml": configMap("a", ns, "1"), "b.yaml": configMap("b", ns, "1")}
+	src := gitSource(t, "noprune", artifacts.publish(t, "noprune", "main@sha1:0001", files))
+	ks := kustomization(t, "noprune", "noprune", "./", func(k *kustomizev1.Kustomization) { k.Spec.Prune = false })
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	delete(files, "b.yaml")
+	setArtifact(t, src, artifacts.publish(t, "noprune", "main@sha1:0002", files))
+	got := waitKS(t, ks, appliedRevision("main@sha1:0002"))
+	if !exists(t, ns, "b", &corev1.ConfigMap{}) {
+		t.Fatal("prune: false deleted an object")
+	}
+	if ids := inventoryIDs(got); len(ids) != 1 {
+		t.Fatalf("inventory = %v", ids)
+	}
+}
+
+func TestKustomizationDeletionPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		prune  bool
+		kept   bool
+	}{
+		{policy: "", prune: true, kept: false},             // MirrorPrune follows prune
+		{policy: "MirrorPrune", prune: false, kept: true},  // ... both ways
+		{policy: "Delete", prune: false, kept: false},      // deletes even without prune
+		{policy: "WaitForTermination", prune: true, kept: false},
+		{policy: "Orphan", prune: true, kept: true},
+	} {
+		name := strings.ToLower(tc.policy)
+		if name == "" {
+			name = "default"
+		}
+		t.Run(name+fmt.Sprint(tc.prune), func(t *testing.T) {
+			ns := "delete-" + name + fmt.Sprint(tc.prune)
+			namespace(t, ns)
+			gitSource(t, ns, artifacts.publish(t, ns, "main@sha1:0001", map[string]string{"cm.yaml": configMap("cm", ns, "1")}))
+			ks := kustomization(t, ns, ns, "./", func(k *kustomizev1.Kustomization) {
+				k.Spec.Prune = tc.prune
+				k.Spec.DeletionPolicy = tc.policy
+			})
+			waitKS(t, ks, appliedRevision("main@sha1:0001"))
+			if err := env.Client.Delete(testenv.Context(t), ks); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Eventually(t, 30*time.Second, func() error {
+				if exists(t, ks.Namespace, ks.Name, &kustomizev1.Kustomization{}) {
+					return fmt.Errorf("kustomization still there")
+				}
+				return nil
+			})
+			if got := exists(t, ns, "cm", &corev1.ConfigMap{}); got != tc.kept {
+				t.Fatalf("configmap kept = %v, want %v", got, tc.kept)
+			}
+		})
+	}
+}
+
+func TestKustomizationNeverPrunesForeignObjects(t *testing.T) {
+	ns := "apps-foreign"
+	namespace(t, ns)
+	files := map[string]string{"a.yaml": configMap("a", ns, "1"), "b.yaml": configMap("b", ns, "1")}
+	src := gitSource(t, "foreign", artifacts.publish(t, "foreign", "main@sha1:0001", files))
+	ks := kustomization(t, "foreign", "foreign", "./")
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+
+	// Another tool takes 'b' over: its owner labels now name someone else.
+	b := &corev1.ConfigMap{}
+	exists(t, ns, "b", b)
+	mergePatch(t, b, `{"metadata":{"labels":{"kustomize.toolkit.fluxcd.io/name":"someone-else"}}}`)
+	delete(files, "b.yaml")
+	setArtifact(t, src, artifacts.publish(t, "foreign", "main@sha1:0002", files))
+	waitKS(t, ks, appliedRevision("main@sha1:0002"))
+	if !exists(t, ns, "b", &corev1.ConfigMap{}) {
+		t.Fatal("an object owned by another Kustomization was pruned")
+	}
+}
+
+func inventoryIDs(ks *kustomizev1.Kustomization) []string {
+	if ks.Status.Inventory == nil {
+		return nil
+	}
+	var ids []string
+	for _, e := range ks.Status.Inventory.Entries {
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+// eventWith fails unless some Normal event of the Kustomization holds every line.
+func eventWith(t *testing.T, ks *kustomizev1.Kustomization, lines ...string) error {
+	t.Helper()
+	list := &corev1.EventList{}
+	if err := env.Client.List(testenv.Context(t), list, client.InNamespace(ks.Namespace)); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, ev := range list.Items {
+		if ev.InvolvedObject.Name != ks.Name || ev.InvolvedObject.Kind != kustomizev1.KustomizationKind || ev.Reason != meta.ProgressingReason {
+			continue
+		}
+		for _, l := range lines {
+			if strings.Contains(ev.Message, l) {
+				seen[l] = true
+			}
+		}
+	}
+	for _, l := range lines {
+		if !seen[l] {
+			return fmt.Errorf("no change-set event with %q", l)
+		}
+	}
+	return nil
+}
