@@ -14,6 +14,7 @@ KUBE_LDFLAGS := -s -w \
 TOOLS_GO     := GOWORK=off CGO_ENABLED=0 go
 
 CONTROL_PLANE := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl
+CLUSTER       := $(CONTROL_PLANE) $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kwok $(BIN)/kwok-stages.yaml
 CONTROLLERS   := source-controller kustomize-controller helm-controller notification-controller
 
 .PHONY: help
@@ -40,11 +41,20 @@ build: ## Build the four controllers into bin/.
 .PHONY: control-plane
 control-plane: $(CONTROL_PLANE) ## Build etcd, kube-apiserver and kubectl into bin/.
 
+.PHONY: cluster
+cluster: $(CLUSTER) ## Also build kube-controller-manager, kube-scheduler and kwok (simulated nodes) for e2e and bench.
+
 $(BIN)/etcd: tools/etcd/go.mod
 	cd tools/etcd && $(TOOLS_GO) build -trimpath -ldflags "-s -w" -o $@ go.etcd.io/etcd/server/v3
 
 $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/kube-controller-manager $(BIN)/kube-scheduler: tools/kube/go.mod
 	cd tools/kube && $(TOOLS_GO) build -trimpath -ldflags "$(KUBE_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/$(notdir $@)
+
+$(BIN)/kwok: tools/kwok/go.mod
+	cd tools/kwok && $(TOOLS_GO) build -trimpath -ldflags "-s -w" -o $@ sigs.k8s.io/kwok/cmd/kwok
+
+$(BIN)/kwok-stages.yaml: tools/kwok/go.mod tools/kwok/stages/main.go
+	cd tools/kwok && $(TOOLS_GO) run ./stages > $@.tmp && mv $@.tmp $@
 
 $(BIN)/controller-gen: tools/codegen/go.mod
 	cd tools/codegen && $(TOOLS_GO) build -trimpath -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen

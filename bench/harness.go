@@ -22,10 +22,11 @@ import (
 
 // harness holds what the scenarios share: the control plane, a Git server and scratch space.
 type harness struct {
-	env    *testenv.Environment
-	binDir string
-	work   string
-	git    *gittestserver.GitServer
+	env     *testenv.Environment
+	cluster *testenv.Cluster
+	binDir  string
+	work    string
+	git     *gittestserver.GitServer
 	// uploadPacks and refAdvertisements count clones/fetches and ls-remotes served.
 	uploadPacks       atomic.Int64
 	refAdvertisements atomic.Int64
@@ -60,6 +61,9 @@ func (h *harness) gitServer() (*gittestserver.GitServer, error) {
 }
 
 func (h *harness) close() {
+	if h.cluster != nil {
+		h.cluster.Stop()
+	}
 	if h.git != nil {
 		h.git.StopHTTP()
 		_ = os.RemoveAll(h.git.Root())

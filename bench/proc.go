@@ -131,6 +131,16 @@ func (c *controller) usage() (usage, error) {
 
 // apiRequests sums rest_client_requests_total from the controller's metrics.
 func (c *controller) apiRequests() (float64, error) {
+	return c.metric("rest_client_requests_total{")
+}
+
+// reconciles sums controller_runtime_reconcile_total: how many reconciles finished.
+func (c *controller) reconciles() (float64, error) {
+	return c.metric("controller_runtime_reconcile_total{")
+}
+
+// metric sums the samples of the controller's metrics whose line starts with prefix.
+func (c *controller) metric(prefix string) (float64, error) {
 	resp, err := http.Get("http://" + c.metricsAddr + "/metrics")
 	if err != nil {
 		return 0, err
@@ -142,7 +152,7 @@ func (c *controller) apiRequests() (float64, error) {
 	}
 	var total float64
 	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, "rest_client_requests_total{") {
+		if !strings.HasPrefix(line, prefix) {
 			continue
 		}
 		f := strings.Fields(line)

@@ -145,9 +145,9 @@ func TestKustomizationDeletionPolicy(t *testing.T) {
 		prune  bool
 		kept   bool
 	}{
-		{policy: "", prune: true, kept: false},             // MirrorPrune follows prune
-		{policy: "MirrorPrune", prune: false, kept: true},  // ... both ways
-		{policy: "Delete", prune: false, kept: false},      // deletes even without prune
+		{policy: "", prune: true, kept: false},            // MirrorPrune follows prune
+		{policy: "MirrorPrune", prune: false, kept: true}, // ... both ways
+		{policy: "Delete", prune: false, kept: false},     // deletes even without prune
 		{policy: "WaitForTermination", prune: true, kept: false},
 		{policy: "Orphan", prune: true, kept: true},
 	} {

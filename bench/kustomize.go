@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/testenv"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+)
+
+// apps is the size of the kustomize benchmark: one Kustomization per app.
+const apps = 500
+
+// appInterval is the Kustomizations' interval: the no-change phase measures one full round
+// of periodic reconciles.
+const appInterval = 30 * time.Second
+
+func kustomizeScenarios() []scenario {
+	return []scenario{{
+		name:   "kustomize-500-apps",
+		note:   "500 Kustomizations × 4 objects (wait, prune) on kwok",
+		runAll: fiveHundredApps,
+	}}
+}
+
+// monorepo creates a repository with one directory per app over a shared base, and returns
+// its URL and a function that commits a change to the base.
+func (h *harness) monorepo(name string, n int) (string, func(value string) error, error) {
+	s, err := h.gitServer()
+	if err != nil {
+		return "", nil, err
+	}
+	url := s.HTTPAddress() + "/" + name + ".git"
+	src := filepath.Join(h.work, "src-"+name)
+	write := func(p, content string) error {
+		p = filepath.Join(src, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(p, []byte(content), 0o644)
+	}
+	files := map[string]string{
+		"base/kustomization.yaml":  "resources: [serviceaccount.yaml, configmap.yaml, service.yaml, deployment.yaml]\n",
+		"base/serviceaccount.yaml": "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: web\n",
+		"base/configmap.yaml":      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  greeting: hello\n",
+		"base/service.yaml":        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n    - port: 80\n      targetPort: 8080\n",
+		"base/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      serviceAccountName: web
+      containers:
+        - name: web
+          image: ghcr.io/example/web:1.0.0
+          ports:
+            - containerPort: 8080
+`,
+	}
+	for i := range n {
+		app := fmt.Sprintf("app-%03d", i)
+		files["apps/"+app+"/kustomization.yaml"] = fmt.Sprintf("namePrefix: %s-\nlabels:\n  - pairs: {app.kubernetes.io/instance: %s}\n    includeSelectors: true\nresources: [../../base]\n", app, app)
+	}
+	for p, c := range files {
+		if err := write(p, c); err != nil {
+			return "", nil, err
+		}
+	}
+	bare := filepath.Join(s.Root(), name+".git")
+	gitIn := func(args ...string) error {
+		args = append([]string{"-C", src, "-c", "user.name=bench", "-c", "user.email=bench@example.com"}, args...)
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("git %v: %v: %s", args, err, out)
+		}
+		return nil
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "initial"}} {
+		if err := gitIn(args...); err != nil {
+			return "", nil, err
+		}
+	}
+	if out, err := exec.Command("git", "clone", "-q", "--bare", src, bare).CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("git clone: %v: %s", err, out)
+	}
+	if err := gitIn("remote", "add", "origin", bare); err != nil {
+		return "", nil, err
+	}
+	change := func(value string) error {
+		if err := write("base/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  greeting: "+value+"\n"); err != nil {
+			return err
+		}
+		for _, args := range [][]string{{"commit", "-q", "-am", "greeting: " + value}, {"push", "-q", "origin", "main"}} {
+			if err := gitIn(args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return url, change, nil
+}
+
+// fiveHundredApps measures, on the kwok cluster: the first apply of 500 apps until all are
+// Ready (their Deployments rolled out), one round of no-change periodic reconciles, and a
+// change to the shared base re-applied everywhere.
+func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
+	if err := h.startCluster(ctx); err != nil {
+		return nil, err
+	}
+	ns, err := h.namespace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer h.deleteNamespace(ns)
+	url, change, err := h.monorepo("monorepo-"+ns, apps)
+	if err != nil {
+		return nil, err
+	}
+
+	// Setup, not measured: source-controller serves the monorepo's artifact.
+	src, err := startSource(h, ns)
+	if err != nil {
+		return nil, err
+	}
+	defer src.stop()
+	if err := h.env.Client.Create(ctx, gitRepo(ns, "monorepo", url)); err != nil {
+		return nil, err
+	}
+	if err := waitAll(ctx, h, &sourcev1.GitRepositoryList{}, ns, 1, 2*time.Minute, readyCount); err != nil {
+		return nil, err
+	}
+	kc, err := startController(h.binDir, "kustomize-controller", h.env.Kubeconfig, h.work, ns,
+		"--artifact-cache-dir="+filepath.Join(h.work, ns, "kustomize-cache"))
+	if err != nil {
+		return nil, err
+	}
+	defer kc.stop()
+	profiled := kc.profile(ns)
+
+	// 1. First apply: create the Kustomizations, wait until every app is Ready.
+	before, err := kc.usage()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	for i := range apps {
+		if err := h.env.Client.Create(ctx, appKustomization(ns, i)); err != nil {
+			return nil, err
+		}
+	}
+	revision := ""
+	if err := waitAll(ctx, h, &kustomizev1.KustomizationList{}, ns, apps, 10*time.Minute, func(l *kustomizev1.KustomizationList) int {
+		return readyAt(l, &revision)
+	}); err != nil {
+		return nil, fmt.Errorf("%w (controller log: %s)", err, kc.logPath)
+	}
+	first, err := kc.since(before, start)
+	if err != nil {
+		return nil, err
+	}
+	first.Scenario, first.Note = "kustomize-500-apps", "500 Kustomizations × 4 objects (wait, prune) on kwok, created to all Ready"
+
+	// 2. No change: one round of periodic reconciles, counted by the controller's metrics.
+	before, err = kc.usage()
+	if err != nil {
+		return nil, err
+	}
+	reconciles, err := kc.reconciles()
+	if err != nil {
+		return nil, err
+	}
+	start = time.Now()
+	deadline := start.Add(3 * appInterval)
+	for {
+		n, err := kc.reconciles()
+		if err != nil {
+			return nil, err
+		}
+		if n-reconciles >= apps {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("only %.0f of %d periodic reconciles in %s", n-reconciles, apps, 3*appInterval)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	idle, err := kc.since(before, start)
+	if err != nil {
+		return nil, err
+	}
+	idle.Scenario, idle.Note = "kustomize-no-change", fmt.Sprintf("one round of periodic reconciles of the 500 Ready apps (interval %s), nothing changed", appInterval)
+	idle.WallSec = 0 // paced by the interval, not by the controller
+
+	// 3. A change to the shared base: committed, fetched at once (requestedAt), re-applied
+	// to all 500 apps.
+	before, err = kc.usage()
+	if err != nil {
+		return nil, err
+	}
+	start = time.Now()
+	if err := change("changed-" + ns); err != nil {
+		return nil, err
+	}
+	if err := requestReconcile(ctx, h, ns, "monorepo"); err != nil {
+		return nil, err
+	}
+	newRevision := ""
+	if err := waitAll(ctx, h, &kustomizev1.KustomizationList{}, ns, apps, 10*time.Minute, func(l *kustomizev1.KustomizationList) int {
+		n := readyAt(l, &newRevision)
+		if newRevision == revision {
+			return 0
+		}
+		return n
+	}); err != nil {
+		return nil, fmt.Errorf("%w (controller log: %s)", err, kc.logPath)
+	}
+	base, err := kc.since(before, start)
+	if err != nil {
+		return nil, err
+	}
+	base.Scenario, base.Note = "kustomize-shared-base", "a commit to the base shared by the 500 apps, pushed to all Ready at the new revision"
+	kc.heapProfile(ns)
+	<-profiled
+	return []result{first, idle, base}, nil
+}
+
+func appKustomization(ns string, i int) *kustomizev1.Kustomization {
+	app := fmt.Sprintf("app-%03d", i)
+	return &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
+		Spec: kustomizev1.KustomizationSpec{
+			Interval:        metav1.Duration{Duration: appInterval},
+			Path:            "./apps/" + app,
+			Prune:           true,
+			Wait:            true,
+			Timeout:         &metav1.Duration{Duration: 5 * time.Minute},
+			TargetNamespace: ns,
+			SourceRef:       kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "monorepo"},
+		},
+	}
+}
+
+// readyAt counts the Kustomizations Ready at the most common applied revision, and reports it.
+func readyAt(l *kustomizev1.KustomizationList, revision *string) int {
+	counts := map[string]int{}
+	for _, ks := range l.Items {
+		for _, c := range ks.Status.Conditions {
+			if c.Type == meta.ReadyCondition && c.Status == metav1.ConditionTrue && ks.Status.ObservedGeneration == ks.Generation {
+				counts[ks.Status.LastAppliedRevision]++
+			}
+		}
+	}
+	best := 0
+	for rev, n := range counts {
+		if n > best || (n == best && rev > *revision) {
+			best, *revision = n, rev
+		}
+	}
+	return best
+}
+
+func requestReconcile(ctx context.Context, h *harness, ns, name string) error {
+	repo := &sourcev1.GitRepository{}
+	if err := h.env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, repo); err != nil {
+		return err
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, time.Now().Format(time.RFC3339Nano))
+	return h.env.Client.Patch(ctx, repo, client.RawPatch("application/merge-patch+json", []byte(patch)))
+}
+
+// startCluster starts kube-controller-manager, kube-scheduler and kwok once.
+func (h *harness) startCluster(ctx context.Context) error {
+	if h.cluster != nil {
+		return nil
+	}
+	c, err := h.env.StartCluster(ctx, testenv.ClusterOptions{})
+	if err != nil {
+		return err
+	}
+	h.cluster = c
+	return nil
+}
+
+// deleteNamespace removes a run's namespace, so that the next run starts from a quiet cluster.
+func (h *harness) deleteNamespace(ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+	if err := h.env.Client.Delete(ctx, obj); err != nil {
+		return
+	}
+	for ctx.Err() == nil {
+		if err := h.env.Client.Get(ctx, client.ObjectKey{Name: ns}, obj); err != nil {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
