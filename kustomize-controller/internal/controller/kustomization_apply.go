@@ -33,6 +33,9 @@ type memo struct {
 	buildKey string
 	// objects are the applied objects, by inventory id.
 	objects map[string]memoObject
+	// inventory is the status.inventory written with this apply. It is authoritative over
+	// the Kustomization read from the cache, which may not show that write yet.
+	inventory *kustomizev1.ResourceInventory
 }
 
 type memoObject struct {
@@ -100,6 +103,9 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 	if v, ok := r.memos.Load(key); ok {
 		last = v.(*memo)
 	}
+	if last != nil {
+		obj.Status.Inventory = last.inventory.DeepCopy()
+	}
 	if requested(obj) {
 		last = nil // a manual request verifies every object with the API server
 	}
@@ -151,6 +157,7 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 		conditions.MarkFalse(obj, meta.ReadyCondition, meta.PruneFailedReason, "%s", err.Error())
 		return err
 	}
+	next.inventory = obj.Status.Inventory.DeepCopy()
 	r.memos.Store(key, next)
 	return nil
 }
@@ -160,23 +167,13 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 // its live copy has not been written by anyone since it was last seen equal to the build.
 func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Kustomization, objects []*unstructured.Unstructured, last *memo, resources *ssa.ResourceManager) (*ssa.ChangeSet, *memo, error) {
 	next := &memo{objects: make(map[string]memoObject, len(objects))}
-	var toApply []*unstructured.Unstructured
+	var managed []*unstructured.Unstructured // through the resource manager: read, dry-run, apply
+	var directs []directObject
 	var skipped []ssa.ChangeSetEntry
 	hashes := make(map[string]string, len(objects))
 	gvks := map[schema.GroupVersionKind]bool{}
 	for _, o := range objects {
-		id := inventoryID(object.UnstructuredToObjMetadata(o))
-		h := objectHash(o)
-		hashes[id] = h
 		gvks[o.GroupVersionKind()] = true
-		if last != nil {
-			if prev, ok := last.objects[id]; ok && prev.hash == h && r.untouched(prev) {
-				skipped = append(skipped, entryFor(o, ssa.UnchangedAction))
-				next.objects[id] = prev
-				continue
-			}
-		}
-		toApply = append(toApply, o)
 	}
 	// Track the kinds before applying, so that the informers see the writes that follow.
 	kinds := make([]schema.GroupVersionKind, 0, len(gvks))
@@ -187,13 +184,55 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 		ctrlLog(ctx).V(1).Info("not tracking applied kinds; drift will be verified with dry-runs", "error", err.Error())
 	}
 
+	for _, o := range objects {
+		id := inventoryID(object.UnstructuredToObjMetadata(o))
+		h := objectHash(o)
+		hashes[id] = h
+		var prev *memoObject
+		if last != nil {
+			if p, ok := last.objects[id]; ok && r.untouched(p) {
+				prev = &p
+			}
+		}
+		switch {
+		case prev != nil && prev.hash == h:
+			skipped = append(skipped, entryFor(o, ssa.UnchangedAction))
+			next.objects[id] = *prev
+		case prev != nil && direct(o):
+			directs = append(directs, directObject{obj: o, resourceVersion: r.liveVersion(*prev)})
+		case direct(o) && r.knownAbsent(o):
+			directs = append(directs, directObject{obj: o})
+		default:
+			managed = append(managed, o)
+		}
+	}
+
+	opts := r.applyOptions(obj)
 	changeSet := ssa.NewChangeSet()
-	if len(toApply) > 0 {
-		cs, err := resources.ApplyAllStaged(ctx, toApply, r.applyOptions(obj))
+	if len(managed) > 0 {
+		// First: the resource manager's stages apply (and wait for) CRDs and namespaces that
+		// the direct objects may need.
+		cs, err := resources.ApplyAllStaged(ctx, managed, opts)
 		if err != nil {
 			return nil, nil, err
 		}
 		changeSet.Append(cs.Entries)
+	}
+	var fingerprints map[string]string
+	if len(directs) > 0 {
+		res, err := r.applyDirect(ctx, resources.Client(), directs)
+		if err != nil {
+			return nil, nil, err
+		}
+		changeSet.Append(res.entries)
+		fingerprints = res.fingerprints
+		if len(res.recheck) > 0 {
+			cs, err := resources.ApplyAll(ctx, res.recheck, opts)
+			if err != nil {
+				return nil, nil, err
+			}
+			changeSet.Append(cs.Entries)
+		}
 	}
 	changeSet.Append(skipped)
 
@@ -207,13 +246,18 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 			key:  types.NamespacedName{Namespace: e.ObjMetadata.Namespace, Name: e.ObjMetadata.Name},
 			hash: hashes[id],
 		}
-		// An object the dry-run found equal is as the tracker shows it; an object just
-		// written may not have reached the tracker yet, so it is verified next time.
-		if e.Action == ssa.UnchangedAction {
+		switch fp, ok := fingerprints[id]; {
+		case ok:
+			// Applied directly: the API server's answer is the object as it now is.
+			m.fingerprint = fp
+		case e.Action == ssa.UnchangedAction:
+			// Found equal by a dry-run: the object is as the tracker shows it.
 			if live, known := r.tracker.Get(m.gvk, m.key); known && live != nil {
 				m.fingerprint = tracker.Fingerprint(live)
 			}
 		}
+		// Otherwise just written by the resource manager, whose answer is not returned: it
+		// is verified with a dry-run next time.
 		next.objects[id] = m
 	}
 	return changeSet, next, nil

@@ -236,3 +236,36 @@ func eventWith(t *testing.T, ks *kustomizev1.Kustomization, lines ...string) err
 	}
 	return nil
 }
+
+func TestKustomizationAdoptsKubectlObjects(t *testing.T) {
+	ns := "adopt"
+	namespace(t, ns)
+	// Created earlier with `kubectl apply` (client-side): kubectl owns the fields and left
+	// its last-applied annotation.
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: ns, Annotations: map[string]string{corev1.LastAppliedConfigAnnotation: `{"data":{"value":"old"}}`}},
+		Data:       map[string]string{"value": "old", "extra": "kubectl"},
+	}
+	if err := env.Client.Create(testenv.Context(t), cm, client.FieldOwner("kubectl")); err != nil {
+		t.Fatal(err)
+	}
+	gitSource(t, "adopt", artifacts.publish(t, "adopt", "main@sha1:0001", map[string]string{"cm.yaml": configMap("legacy", ns, "new")}))
+	ks := kustomization(t, "adopt", "adopt", "./")
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+
+	exists(t, ns, "legacy", cm)
+	if cm.Data["value"] != "new" {
+		t.Errorf("value = %q", cm.Data["value"])
+	}
+	if _, ok := cm.Annotations[corev1.LastAppliedConfigAnnotation]; ok {
+		t.Error("kubectl's last-applied annotation was kept")
+	}
+	if _, ok := cm.Data["extra"]; ok {
+		t.Error("a field only kubectl owned survived: its ownership was not taken over")
+	}
+	for _, mf := range cm.ManagedFields {
+		if mf.Manager == "kubectl" {
+			t.Errorf("kubectl still manages fields: %+v", mf)
+		}
+	}
+}

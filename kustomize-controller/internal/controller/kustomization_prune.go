@@ -97,6 +97,9 @@ func (r *KustomizationReconciler) deleteInventory(ctx context.Context, obj *kust
 func (r *KustomizationReconciler) finalize(ctx context.Context, obj *kustomizev1.Kustomization) error {
 	key := client.ObjectKeyFromObject(obj)
 	defer r.forget(key)
+	if v, ok := r.memos.Load(key); ok { // newer than the cache's copy
+		obj.Status.Inventory = v.(*memo).inventory.DeepCopy()
+	}
 	if !obj.Spec.Suspend && obj.Status.Inventory != nil && len(obj.Status.Inventory.Entries) > 0 && deletesOnRemoval(obj) {
 		resources, err := r.resourceManager(ctx, obj)
 		if err != nil {

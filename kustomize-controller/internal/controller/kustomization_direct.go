@@ -1,0 +1,128 @@
+package controller
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/utils"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
+)
+
+// The direct path applies an object with a single request, where the resource manager would
+// first read it and dry-run it. It is taken only when the controller knows what the live
+// object is: absent (the tracker has synced its kind and holds no such object), or exactly as
+// the controller left it (untouched since it was last seen equal to a build). In both cases
+// the dry-run could only confirm what is already known, and there is no foreign field
+// ownership to clean up.
+
+// direct reports whether an object may take the direct path at all: kinds that later stages
+// wait for, and objects with per-object apply policies, go through the resource manager.
+func direct(o *unstructured.Unstructured) bool {
+	if utils.IsClusterDefinition(o) || utils.IsClassDefinition(o) {
+		return false
+	}
+	for _, m := range []map[string]string{o.GetAnnotations(), o.GetLabels()} {
+		switch strings.ToLower(m[kustomizev1.SSAAnnotation]) {
+		case kustomizev1.IfNotPresentValue, kustomizev1.IgnoreValue:
+			return false
+		}
+		if strings.EqualFold(m[kustomizev1.ReconcileAnnotation], kustomizev1.DisabledValue) {
+			return false
+		}
+	}
+	return true
+}
+
+// directObject is an object on the direct path and what is known of its live copy.
+type directObject struct {
+	obj *unstructured.Unstructured
+	// resourceVersion of the live copy; empty when it is known to be absent.
+	resourceVersion string
+}
+
+// directResult is the outcome of the direct path.
+type directResult struct {
+	entries []ssa.ChangeSetEntry
+	// fingerprints of the objects as the API server stored them, by inventory id.
+	fingerprints map[string]string
+	// recheck are the objects the resource manager must handle after all: the apply failed
+	// (an immutable field, say, which it may recreate with force), or the object turned out to
+	// exist with other field managers (applied by someone else before the tracker saw it),
+	// whose ownership it cleans up.
+	recheck []*unstructured.Unstructured
+}
+
+// applyDirect server-side applies the objects concurrently, one request each.
+func (r *KustomizationReconciler) applyDirect(ctx context.Context, c client.Client, objects []directObject) (directResult, error) {
+	res := directResult{fingerprints: map[string]string{}}
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(ctx)
+	limit := r.ConcurrentSSA
+	if limit <= 0 {
+		limit = 4
+	}
+	g.SetLimit(limit)
+	for _, d := range objects {
+		g.Go(func() error {
+			applied := d.obj.DeepCopy()
+			err := c.Patch(ctx, applied, client.Apply, client.ForceOwnership, client.FieldOwner(r.FieldManager))
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || (d.resourceVersion == "" && r.foreignManagers(applied)) {
+				res.recheck = append(res.recheck, d.obj)
+				return nil
+			}
+			res.fingerprints[inventoryID(object.UnstructuredToObjMetadata(d.obj))] = tracker.Fingerprint(applied)
+			switch {
+			case d.resourceVersion == "":
+				res.entries = append(res.entries, entryFor(d.obj, ssa.CreatedAction))
+			case applied.GetResourceVersion() == d.resourceVersion:
+				res.entries = append(res.entries, entryFor(d.obj, ssa.UnchangedAction))
+			default:
+				res.entries = append(res.entries, entryFor(d.obj, ssa.ConfiguredAction))
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return res, err
+}
+
+// foreignManagers reports whether an object has fields managed by anyone but this controller
+// (the API server's own status writers aside).
+func (r *KustomizationReconciler) foreignManagers(o *unstructured.Unstructured) bool {
+	for _, mf := range o.GetManagedFields() {
+		if mf.Manager != r.FieldManager && mf.Subresource != "status" {
+			return true
+		}
+	}
+	return false
+}
+
+// liveVersion returns the resourceVersion of the tracked live copy of o.
+func (r *KustomizationReconciler) liveVersion(o memoObject) string {
+	live, known := r.tracker.Get(o.gvk, o.key)
+	if !known || live == nil {
+		return ""
+	}
+	return live.GetResourceVersion()
+}
+
+// knownAbsent reports whether the tracker has synced the object's kind and holds no such
+// object.
+func (r *KustomizationReconciler) knownAbsent(o *unstructured.Unstructured) bool {
+	live, known := r.tracker.Get(o.GroupVersionKind(), types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()})
+	return known && live == nil
+}
