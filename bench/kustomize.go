@@ -18,8 +18,8 @@ import (
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
-// apps is the size of the kustomize benchmark: one Kustomization per app.
-const apps = 500
+// apps is the size of the kustomize benchmark: one Kustomization per app (-apps).
+var apps = 500
 
 // appInterval is the Kustomizations' interval: the no-change phase measures one full round
 // of periodic reconciles.
@@ -170,6 +170,7 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("%w (controller log: %s)", err, kc.logPath)
 	}
+	kc.debugRequests()
 	first, err := kc.since(before, start)
 	if err != nil {
 		return nil, err
@@ -192,7 +193,7 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if n-reconciles >= apps {
+		if n-reconciles >= float64(apps) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -200,6 +201,7 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	kc.debugRequests()
 	idle, err := kc.since(before, start)
 	if err != nil {
 		return nil, err
@@ -230,6 +232,7 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("%w (controller log: %s)", err, kc.logPath)
 	}
+	kc.debugRequests()
 	base, err := kc.since(before, start)
 	if err != nil {
 		return nil, err
@@ -299,7 +302,7 @@ func (h *harness) startCluster(ctx context.Context) error {
 
 // deleteNamespace removes a run's namespace, so that the next run starts from a quiet cluster.
 func (h *harness) deleteNamespace(ns string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
 	if err := h.env.Client.Delete(ctx, obj); err != nil {

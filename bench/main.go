@@ -42,14 +42,22 @@ type scenario struct {
 	runAll func(ctx context.Context, h *harness) ([]result, error)
 }
 
+// debugf logs details of a run when -v is set.
+var debugf = func(string, ...any) {}
+
 func main() {
+	verbose := flag.Bool("v", false, "log details of each run (API requests by method)")
 	runs := flag.Int("runs", 3, "runs per scenario; the median of each figure is reported")
 	only := flag.String("scenarios", "", "comma-separated scenario names; all when empty")
 	binDir := flag.String("bin-dir", "bin", "directory holding the controller binaries")
 	outDir := flag.String("out", "bench/results", "directory for results.json and results.md")
 	flag.StringVar(&profileDir, "profile", "", "when set, save a CPU profile (first -profile-seconds of each run) and a heap profile (end of each run) of the controller here")
+	flag.IntVar(&apps, "apps", apps, "number of apps (Kustomizations) in the kustomize scenarios")
 	flag.IntVar(&profileSeconds, "profile-seconds", 30, "length of the CPU profile")
 	flag.Parse()
+	if *verbose {
+		debugf = log.New(os.Stderr, "", log.Ltime).Printf
+	}
 	// gitkit logs every Git request through the standard logger; the harness logs through its own.
 	logger := log.New(os.Stderr, "", log.Ltime)
 	log.SetOutput(io.Discard)

@@ -139,6 +139,42 @@ func (c *controller) reconciles() (float64, error) {
 	return c.metric("controller_runtime_reconcile_total{")
 }
 
+// metricLines returns the controller's metric lines that start with prefix.
+func (c *controller) metricLines(prefix string) ([]string, error) {
+	resp, err := http.Get("http://" + c.metricsAddr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			out = append(out, line)
+		}
+	}
+	return out, nil
+}
+
+// debugRequests logs the controller's API requests so far, by method and code (-v).
+func (c *controller) debugRequests() {
+	lines, err := c.metricLines("rest_client_requests_total{")
+	if err != nil {
+		return
+	}
+	for i, l := range lines {
+		if j := strings.Index(l, "host="); j >= 0 {
+			if k := strings.Index(l[j:], ","); k >= 0 {
+				lines[i] = l[:j] + l[j+k+1:]
+			}
+		}
+	}
+	debugf("%s requests so far: %s", c.name, strings.Join(lines, "; "))
+}
+
 // metric sums the samples of the controller's metrics whose line starts with prefix.
 func (c *controller) metric(prefix string) (float64, error) {
 	resp, err := http.Get("http://" + c.metricsAddr + "/metrics")

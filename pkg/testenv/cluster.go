@@ -81,7 +81,7 @@ func (e *Environment) StartCluster(ctx context.Context, o ClusterOptions) (*Clus
 		"--bind-address=127.0.0.1", "--secure-port="+kcmPort,
 		"--kube-api-qps="+qps, "--kube-api-burst="+burst,
 		"--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
-		"--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle-controller,-route-controller",
+		"--controllers=*,-node-ipam-controller",
 	); err != nil {
 		return fail(err)
 	}

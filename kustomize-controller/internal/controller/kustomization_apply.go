@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
@@ -66,6 +67,10 @@ func (m *memo) unchanged(r *KustomizationReconciler) bool {
 	return true
 }
 
+// trackerSyncTimeout bounds the wait for a new kind's informer; after it, objects take the
+// resource manager's path (read and dry-run) until the informer has synced.
+const trackerSyncTimeout = 5 * time.Second
+
 // requested reports whether the reconcile answers a new reconcile.fluxcd.io/requestedAt.
 func requested(obj *kustomizev1.Kustomization) bool {
 	v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations())
@@ -96,7 +101,7 @@ func inventoryID(m object.ObjMetadata) string {
 // applies what changed in stages with server-side apply and prunes what left the build.
 // When neither the inputs nor the live objects changed since the last apply, it does nothing.
 // Sets: Ready (on failure), Reconciling, inventory.
-func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact, resources *ssa.ResourceManager) error {
+func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact, resources *ssa.ResourceManager) (changed bool, err error) {
 	key := client.ObjectKeyFromObject(obj)
 	bk := buildKey(a, obj)
 	var last *memo
@@ -110,14 +115,14 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 		last = nil // a manual request verifies every object with the API server
 	}
 	if last != nil && last.buildKey == bk && last.unchanged(r) {
-		return nil
+		return false, nil
 	}
 
 	conditions.MarkReconciling(obj, meta.ProgressingReason, "Fetching manifests for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
 	dir, release, err := r.Artifacts.Acquire(ctx, a.URL, a.Digest)
 	if err != nil {
 		conditions.MarkFalse(obj, meta.ReadyCondition, meta.ArtifactFailedReason, "%s", err.Error())
-		return err
+		return false, err
 	}
 	defer release()
 
@@ -132,14 +137,14 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 	})
 	if err != nil {
 		conditions.MarkFalse(obj, meta.ReadyCondition, meta.BuildFailedReason, "%s", err.Error())
-		return err
+		return false, err
 	}
 
 	conditions.MarkReconciling(obj, meta.ProgressingReason, "Detecting drift for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
 	changeSet, next, err := r.apply(ctx, obj, objects, last, resources)
 	if err != nil {
 		conditions.MarkFalse(obj, meta.ReadyCondition, meta.ReconciliationFailedReason, "%s", err.Error())
-		return err
+		return false, err
 	}
 	next.buildKey = bk
 
@@ -147,7 +152,7 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 	pruned, err := r.prune(ctx, obj, obj.Status.Inventory, newInventory, resources)
 	// Objects that failed to be deleted stay in the inventory, to be pruned next time.
 	obj.Status.Inventory = mergeInventory(newInventory, pruned.failed)
-	changes := changed(changeSet)
+	changes := changeLines(changeSet)
 	changes = append(changes, pruned.deleted...)
 	if len(changes) > 0 {
 		r.Events.AnnotatedEventf(obj, map[string]string{kustomizev1.GroupVersion.Group + "/revision": a.Revision},
@@ -155,11 +160,11 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 	}
 	if err != nil {
 		conditions.MarkFalse(obj, meta.ReadyCondition, meta.PruneFailedReason, "%s", err.Error())
-		return err
+		return true, err
 	}
 	next.inventory = obj.Status.Inventory.DeepCopy()
 	r.memos.Store(key, next)
-	return nil
+	return len(changes) > 0, nil
 }
 
 // apply applies the objects that may differ from the cluster, and records the others as
@@ -183,6 +188,9 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 	if err := r.tracker.Track(kinds...); err != nil {
 		ctrlLog(ctx).V(1).Info("not tracking applied kinds; drift will be verified with dry-runs", "error", err.Error())
 	}
+	// A kind seen for the first time: its informer lists the objects once; waiting for that
+	// saves a read and a dry-run per object.
+	r.tracker.WaitForSync(ctx, trackerSyncTimeout, kinds...)
 
 	for _, o := range objects {
 		id := inventoryID(object.UnstructuredToObjMetadata(o))
@@ -321,8 +329,8 @@ func mergeInventory(inv *kustomizev1.ResourceInventory, extra []kustomizev1.Reso
 	return inv
 }
 
-// changed lists 'Kind/namespace/name action' for every object that was created or changed.
-func changed(cs *ssa.ChangeSet) []string {
+// changeLines lists 'Kind/namespace/name action' for every object that was created or changed.
+func changeLines(cs *ssa.ChangeSet) []string {
 	var out []string
 	for _, e := range cs.Entries {
 		if e.Action == ssa.CreatedAction || e.Action == ssa.ConfiguredAction || e.Action == ssa.DeletedAction {

@@ -166,10 +166,11 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.reconcileApply(ctx, obj, src, resources); err != nil {
+	changed, err := r.reconcileApply(ctx, obj, src, resources)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return r.reconcileHealth(ctx, obj, src)
+	return r.reconcileHealth(ctx, obj, src, changed)
 }
 
 // announce logs the outcome and emits the events a user watches: a warning with the reason

@@ -77,7 +77,7 @@ func healthTargets(obj *kustomizev1.Kustomization) []healthTarget {
 // watch caches. While some are still progressing it releases the worker and is woken by their
 // watch events, or by the deadline at spec.timeout.
 // Sets: Healthy, Ready, Reconciling, lastAppliedRevision.
-func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact) (ctrl.Result, error) {
+func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact, changed bool) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(obj)
 	targets := healthTargets(obj)
 	if len(targets) == 0 {
@@ -128,7 +128,11 @@ func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, obj *kust
 	case len(progressing) == 0:
 		r.tracker.Interest(key, false)
 		r.waits.Delete(key)
-		conditions.MarkTrue(obj, meta.HealthyCondition, meta.SucceededReason, "Health check passed in %s", elapsed.Round(time.Millisecond))
+		if !conditions.IsTrue(obj, meta.HealthyCondition) || changed {
+			// A new result: say how long it took. Otherwise it is the same result, left as
+			// it was, so that a reconcile where nothing changed writes nothing.
+			conditions.MarkTrue(obj, meta.HealthyCondition, meta.SucceededReason, "Health check passed in %s", elapsed.Round(time.Millisecond))
+		}
 		r.succeeded(obj, a)
 		return ctrl.Result{}, nil
 	case elapsed >= obj.GetTimeout():
