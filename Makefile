@@ -97,5 +97,5 @@ verify: $(BIN)/controller-gen ## Fail when generated files are stale, code is un
 ##@ Benchmarks
 
 .PHONY: bench
-bench: control-plane build ## Measure the controllers (median of 3 runs); writes bench/results/results.{json,md}.
+bench: cluster build ## Measure the controllers on a kwok cluster (median of 3 runs); writes bench/results/results.{json,md}.
 	go run ./bench --bin-dir=$(BIN) --out=bench/results $(BENCH_ARGS)

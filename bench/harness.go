@@ -133,6 +133,11 @@ func waitAll[T client.ObjectList](ctx context.Context, h *harness, list T, ns st
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d done after %s", n, want, timeout)
 		}
-		time.Sleep(100 * time.Millisecond)
+		// Listing hundreds of objects costs the API server: poll big sets less often.
+		if want > 100 {
+			time.Sleep(500 * time.Millisecond)
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }

@@ -52,6 +52,7 @@ func main() {
 	binDir := flag.String("bin-dir", "bin", "directory holding the controller binaries")
 	outDir := flag.String("out", "bench/results", "directory for results.json and results.md")
 	flag.StringVar(&profileDir, "profile", "", "when set, save a CPU profile (first -profile-seconds of each run) and a heap profile (end of each run) of the controller here")
+	flag.StringVar(&kustomizeArgs, "kustomize-args", "", "extra flags for kustomize-controller, space-separated")
 	flag.IntVar(&apps, "apps", apps, "number of apps (Kustomizations) in the kustomize scenarios")
 	flag.IntVar(&profileSeconds, "profile-seconds", 30, "length of the CPU profile")
 	flag.Parse()

@@ -113,8 +113,14 @@ func lookupSource(ctx context.Context, c client.Reader, obj *kustomizev1.Kustomi
 
 // reconcileSource returns the source's artifact, or nil when the source is missing or has
 // no artifact yet (reported as ArtifactFailed; the caller retries after --requeue-dependency).
-// Sets: Ready (ArtifactFailed), Stalled (unsupported kind).
+// Sets: Ready (ArtifactFailed), Stalled (unsupported kind, a forbidden cross-namespace ref).
 func (r *KustomizationReconciler) reconcileSource(ctx context.Context, obj *kustomizev1.Kustomization) (*meta.Artifact, error) {
+	if ns := obj.Spec.SourceRef.Namespace; r.NoCrossNamespaceRefs && ns != "" && ns != obj.Namespace {
+		msg := fmt.Sprintf("cannot access %s/%s/%s: cross-namespace references are not allowed (--no-cross-namespace-refs)", obj.Spec.SourceRef.Kind, ns, obj.Spec.SourceRef.Name)
+		conditions.MarkStalled(obj, meta.AccessDeniedReason, "%s", msg)
+		conditions.MarkFalse(obj, meta.ReadyCondition, meta.AccessDeniedReason, "%s", msg)
+		return nil, reconcile.TerminalError(errors.New(msg))
+	}
 	a, waiting, err := lookupSource(ctx, r.Client, obj)
 	switch {
 	case errors.Is(err, errUnsupportedSource):
