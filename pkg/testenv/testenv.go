@@ -94,6 +94,9 @@ func Start(opts ...Option) (*Environment, error) {
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
+	// The data is thrown away after the run: etcd need not wait for the disk on every write.
+	env.ControlPlane.Etcd = &envtest.Etcd{}
+	env.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
 	args := env.ControlPlane.GetAPIServer().Configure()
 	for k, v := range o.apiServerFlags {
 		args.Set(k, v)
