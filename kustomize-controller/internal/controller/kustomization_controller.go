@@ -134,14 +134,14 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	wasReady := conditions.IsReady(obj)
+	wasFailing := conditions.IsFalse(obj, meta.ReadyCondition)
 	end := lifecycle.End{
 		Patcher: patch.NewStatusPatcher(obj, r.Client), Kind: kustomizev1.KustomizationKind, Start: start,
 		JitterPercent: r.JitterPercent, RetryInterval: obj.GetRetryInterval(),
 		Summarize: func(err error) { summarize(obj, err) },
 	}
 	defer end.Finish(ctx, obj, &result, &retErr)
-	defer func() { r.announce(ctx, obj, wasReady, start, retErr) }()
+	defer func() { r.announce(ctx, obj, wasFailing, start, retErr) }()
 
 	if !obj.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, obj)
@@ -174,8 +174,9 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 }
 
 // announce logs the outcome and emits the events a user watches: a warning with the reason
-// of a failure, and a notice when a failing Kustomization recovers.
-func (r *KustomizationReconciler) announce(ctx context.Context, obj *kustomizev1.Kustomization, wasReady bool, start time.Time, err error) {
+// of a failure, and a notice when a failing Kustomization recovers. (A first success is
+// announced by its change-set event.)
+func (r *KustomizationReconciler) announce(ctx context.Context, obj *kustomizev1.Kustomization, wasFailing bool, start time.Time, err error) {
 	log := ctrl.LoggerFrom(ctx)
 	revision := map[string]string{kustomizev1.GroupVersion.Group + "/revision": obj.Status.LastAttemptedRevision}
 	switch {
@@ -188,7 +189,7 @@ func (r *KustomizationReconciler) announce(ctx context.Context, obj *kustomizev1
 	case conditions.IsReady(obj):
 		msg := fmt.Sprintf("Reconciliation finished in %s, next run in %s", time.Since(start).Round(time.Millisecond), obj.Spec.Interval.Duration)
 		log.Info(msg, "revision", obj.Status.LastAppliedRevision)
-		if !wasReady {
+		if wasFailing {
 			r.Events.AnnotatedEventf(obj, revision, corev1.EventTypeNormal, meta.ReconciliationSucceededReason, "%s", msg)
 		}
 	}

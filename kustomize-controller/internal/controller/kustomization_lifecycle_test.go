@@ -269,3 +269,52 @@ func TestKustomizationAdoptsKubectlObjects(t *testing.T) {
 		}
 	}
 }
+
+func TestKustomizationPerObjectApplyPolicies(t *testing.T) {
+	ns := "policies"
+	namespace(t, ns)
+	withAnnotation := func(doc, key, value string) string {
+		return strings.Replace(doc, "metadata:\n", fmt.Sprintf("metadata:\n  annotations:\n    %s: %s\n", key, value), 1)
+	}
+	immutable := func(value string) string {
+		return withAnnotation(configMap("frozen", ns, value), kustomizev1.ForceAnnotation, "Enabled") + "immutable: true\n"
+	}
+	files := map[string]string{
+		"once.yaml":   withAnnotation(configMap("once", ns, "git"), kustomizev1.SSAAnnotation, "IfNotPresent"),
+		"ignore.yaml": withAnnotation(configMap("ignored", ns, "git"), kustomizev1.SSAAnnotation, "Ignore"),
+		"merge.yaml":  withAnnotation(configMap("merged", ns, "git"), kustomizev1.SSAAnnotation, "Merge"),
+		"frozen.yaml": immutable("v1"),
+	}
+	src := gitSource(t, "policies", artifacts.publish(t, "policies", "main@sha1:0001", files))
+	ks := kustomization(t, "policies", "policies", "./")
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	if exists(t, ns, "ignored", &corev1.ConfigMap{}) {
+		t.Fatal("an object annotated ssa: Ignore was applied")
+	}
+
+	// Out-of-band edits: IfNotPresent keeps them; Merge keeps fields only kubectl owns.
+	once, merged := &corev1.ConfigMap{}, &corev1.ConfigMap{}
+	exists(t, ns, "once", once)
+	exists(t, ns, "merged", merged)
+	if err := env.Client.Patch(testenv.Context(t), once, client.RawPatch("application/merge-patch+json", []byte(`{"data":{"value":"edited"}}`)), client.FieldOwner("kubectl")); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Patch(testenv.Context(t), merged, client.RawPatch("application/merge-patch+json", []byte(`{"data":{"extra":"kubectl"}}`)), client.FieldOwner("kubectl")); err != nil {
+		t.Fatal(err)
+	}
+	// A change to an immutable ConfigMap: recreated, since it asks for force.
+	files["frozen.yaml"] = immutable("v2")
+	setArtifact(t, src, artifacts.publish(t, "policies", "main@sha1:0002", files))
+	waitKS(t, ks, appliedRevision("main@sha1:0002"))
+
+	frozen := &corev1.ConfigMap{}
+	if exists(t, ns, "frozen", frozen); frozen.Data["value"] != "v2" {
+		t.Errorf("immutable ConfigMap not recreated: %v", frozen.Data)
+	}
+	if exists(t, ns, "once", once); once.Data["value"] != "edited" {
+		t.Errorf("ssa: IfNotPresent overwrote a live object: %v", once.Data)
+	}
+	if exists(t, ns, "merged", merged); merged.Data["extra"] != "kubectl" || merged.Data["value"] != "git" {
+		t.Errorf("ssa: Merge lost kubectl's field or Git's: %v", merged.Data)
+	}
+}
