@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,6 +165,7 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 		return nil, err
 	}
 	start := time.Now()
+	cpuBefore := machineCPU()
 	for i := range apps {
 		if err := h.env.Client.Create(ctx, appKustomization(ns, i)); err != nil {
 			return nil, err
@@ -209,6 +211,7 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 	}
 	first.Extra = map[string]float64{
 		"all applied at (s)":           applied.Round(100 * time.Millisecond).Seconds(),
+		"machine CPU busy (%)":         machineCPU().busySince(cpuBefore),
 		"deployments available at (s)": (<-rolledOut).Round(100 * time.Millisecond).Seconds(),
 	}
 	if kustomizeArgs != "" {
@@ -353,4 +356,32 @@ func (h *harness) deleteNamespace(ns string) {
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// cpuTimes are the machine's CPU times from /proc/stat, in clock ticks.
+type cpuTimes struct{ busy, total float64 }
+
+func machineCPU() cpuTimes {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}
+	}
+	line := strings.SplitN(string(data), "\n", 2)[0] // cpu user nice system idle iowait ...
+	var t cpuTimes
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseFloat(f, 64)
+		t.total += v
+		if i != 3 && i != 4 { // idle, iowait
+			t.busy += v
+		}
+	}
+	return t
+}
+
+// busySince is the share of the machine's CPU time that was busy since before, in percent.
+func (t cpuTimes) busySince(before cpuTimes) float64 {
+	if t.total <= before.total {
+		return 0
+	}
+	return float64(int(1000*(t.busy-before.busy)/(t.total-before.total))) / 10
 }

@@ -83,12 +83,7 @@ func getKS(t *testing.T, ks *kustomizev1.Kustomization) *kustomizev1.Kustomizati
 }
 
 func ready(ks *kustomizev1.Kustomization) *metav1.Condition {
-	for i := range ks.Status.Conditions {
-		if ks.Status.Conditions[i].Type == meta.ReadyCondition {
-			return &ks.Status.Conditions[i]
-		}
-	}
-	return nil
+	return condition(ks, meta.ReadyCondition)
 }
 
 func configMap(name, ns, value string) string {

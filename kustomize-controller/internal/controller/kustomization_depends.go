@@ -39,13 +39,18 @@ func dependencyKey(obj *kustomizev1.Kustomization, d meta.DependencyReference) t
 
 // dependents maps a Kustomization to those that depend on it.
 func (r *KustomizationReconciler) dependents(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.indexed(ctx, dependencyIndexKey, client.ObjectKeyFromObject(o).String())
+}
+
+// indexed returns a request for every Kustomization whose index holds key.
+func (r *KustomizationReconciler) indexed(ctx context.Context, index, key string) []reconcile.Request {
 	list := &kustomizev1.KustomizationList{}
-	if err := r.List(ctx, list, client.MatchingFields{dependencyIndexKey: client.ObjectKeyFromObject(o).String()}); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{index: key}); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, len(list.Items))
-	for i, ks := range list.Items {
-		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ks)}
+	for i := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
 	}
 	return reqs
 }

@@ -49,15 +49,7 @@ func (r *KustomizationReconciler) referrers(ctx context.Context, o client.Object
 	case *sourcev1.Bucket:
 		kind = sourcev1.BucketKind
 	}
-	list := &kustomizev1.KustomizationList{}
-	if err := r.List(ctx, list, client.MatchingFields{sourceIndexKey: sourceKey(kind, o.GetNamespace(), o.GetName())}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, len(list.Items))
-	for i, ks := range list.Items {
-		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ks.Namespace, Name: ks.Name}}
-	}
-	return reqs
+	return r.indexed(ctx, sourceIndexKey, sourceKey(kind, o.GetNamespace(), o.GetName()))
 }
 
 // revisionChanged passes source updates whose artifact revision or digest changed.
