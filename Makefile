@@ -29,7 +29,7 @@ run: control-plane build ## Run the whole system: a local control plane (or the 
 	@$(BIN)/driftless-local --bin-dir=$(BIN) --state-dir=.run
 
 .PHONY: test
-test: control-plane build ## Run every test against the real control plane; builds what it needs first.
+test: cluster build ## Run every test against the real control plane (e2e: with kwok's simulated nodes); builds what it needs first.
 	DRIFTLESS_BIN_DIR=$(BIN) go test -count=1 -timeout 30m $(addsuffix /...,$(MODULES))
 
 .PHONY: build

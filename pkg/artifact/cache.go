@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -35,6 +36,17 @@ type entry struct {
 func NewCache(root string, fetcher *Fetcher) (*Cache, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
+	}
+	// What an earlier process left (complete trees, or half-extracted ones if it was killed)
+	// is not trusted: the cache starts empty, and each revision is fetched once more.
+	leftovers, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range leftovers {
+		if err := removeTree(filepath.Join(root, l.Name())); err != nil {
+			return nil, fmt.Errorf("clearing the artifact cache: %w", err)
+		}
 	}
 	return &Cache{root: root, fetcher: fetcher, entries: map[string]*entry{}}, nil
 }
@@ -84,7 +96,14 @@ func (c *Cache) fill(url, digest string, e *entry) {
 	if err == nil {
 		if err = c.fetcher.Fetch(ctx, url, digest, tmp); err == nil {
 			if err = makeReadOnly(tmp); err == nil {
-				err = os.Rename(tmp, e.dir)
+				// A tree of the same digest may still be on disk: pruned from the index
+				// while its removal failed. Replace it.
+				if _, statErr := os.Lstat(e.dir); statErr == nil {
+					err = removeTree(e.dir)
+				}
+				if err == nil {
+					err = os.Rename(tmp, e.dir)
+				}
 			}
 		}
 		if err != nil {

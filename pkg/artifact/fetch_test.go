@@ -195,3 +195,46 @@ func TestCacheForgetsFailedFetches(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A controller killed and restarted finds its cache directory as it left it: the new cache
+// must start clean and fetch again, not fail on the old trees.
+func TestCacheStartsCleanAfterARestart(t *testing.T) {
+	data := sampleArtifact(t)
+	srv := newArtifactServer(t, data, 0)
+	root := t.TempDir()
+	first, err := NewCache(root, fastFetcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, release, err := first.Acquire(context.Background(), srv.URL+"/artifact.tar.gz", digestOf(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	// A half-extracted tree, as a kill during extraction leaves it.
+	if err := os.MkdirAll(filepath.Join(root, ".fetch-123", "apps"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	second, err := NewCache(root, fastFetcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, release, err := second.Acquire(context.Background(), srv.URL+"/artifact.tar.gz", digestOf(data))
+	if err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+	defer release()
+	if got != dir {
+		t.Errorf("tree at %s, was %s", got, dir)
+	}
+	if content, _ := os.ReadFile(filepath.Join(got, "apps/deploy.yaml")); string(content) != "kind: Deployment" {
+		t.Errorf("tree content %q", content)
+	}
+	if _, err := os.Stat(filepath.Join(root, ".fetch-123")); !os.IsNotExist(err) {
+		t.Errorf("leftover extraction kept: %v", err)
+	}
+	if srv.requests.Load() != 2 {
+		t.Errorf("%d downloads, want 2 (one per process)", srv.requests.Load())
+	}
+}
