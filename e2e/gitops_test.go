@@ -155,10 +155,10 @@ spec:
 
 func fleet() map[string]string {
 	return map[string]string{
-		"apps/podinfo/base/kustomization.yaml":  "resources: [deployment.yaml, service.yaml, config.yaml]\n",
-		"apps/podinfo/base/deployment.yaml":     podinfoBase,
-		"apps/podinfo/base/service.yaml":        "apiVersion: v1\nkind: Service\nmetadata:\n  name: podinfo\nspec:\n  selector: {app: podinfo}\n  ports:\n    - port: 80\n      targetPort: 9898\n",
-		"apps/podinfo/base/config.yaml":         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo\ndata:\n  color: blue\n",
+		"apps/podinfo/base/kustomization.yaml":             "resources: [deployment.yaml, service.yaml, config.yaml]\n",
+		"apps/podinfo/base/deployment.yaml":                podinfoBase,
+		"apps/podinfo/base/service.yaml":                   "apiVersion: v1\nkind: Service\nmetadata:\n  name: podinfo\nspec:\n  selector: {app: podinfo}\n  ports:\n    - port: 80\n      targetPort: 9898\n",
+		"apps/podinfo/base/config.yaml":                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo\ndata:\n  color: blue\n",
 		"apps/podinfo/overlays/dev/kustomization.yaml":     "namespace: dev\nresources: [../../base]\n",
 		"apps/podinfo/overlays/staging/kustomization.yaml": "namespace: staging\nresources: [../../base]\n",
 		"apps/podinfo/overlays/production/kustomization.yaml": `namespace: production
