@@ -24,7 +24,7 @@ help: ## Show the targets.
 ##@ Everyday
 
 .PHONY: run
-run: control-plane build ## Run the whole system: a local control plane (or the cluster of KUBECONFIG), the CRDs and the four controllers.
+run: cluster build ## Run the whole system: a local control plane (or the cluster of KUBECONFIG), the CRDs and the four controllers.
 	@go build -o $(BIN)/driftless-local ./e2e/cmd/driftless-local
 	@$(BIN)/driftless-local --bin-dir=$(BIN) --state-dir=.run
 

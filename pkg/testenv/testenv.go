@@ -32,6 +32,7 @@ type Environment struct {
 }
 
 type options struct {
+	etcdDataDir    string
 	crdDirs        []string
 	addToSchemes   []func(*runtime.Scheme) error
 	apiServerFlags map[string]string
@@ -48,6 +49,12 @@ func WithScheme(addToScheme ...func(*runtime.Scheme) error) Option {
 // WithCRDDirectory installs the CRDs of dir instead of the repository's manifests/crds.
 func WithCRDDirectory(dir string) Option {
 	return func(o *options) { o.crdDirs = []string{dir} }
+}
+
+// WithEtcdDataDir keeps etcd's data in dir, so that a later Start with the same dir finds the
+// objects of the earlier one (make run's state directory). By default the data is temporary.
+func WithEtcdDataDir(dir string) Option {
+	return func(o *options) { o.etcdDataDir = dir }
 }
 
 // WithAPIServerFlag sets a kube-apiserver flag.
@@ -95,7 +102,7 @@ func Start(opts ...Option) (*Environment, error) {
 		ControlPlaneStopTimeout:  time.Minute,
 	}
 	// The data is thrown away after the run: etcd need not wait for the disk on every write.
-	env.ControlPlane.Etcd = &envtest.Etcd{}
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: o.etcdDataDir}
 	env.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
 	args := env.ControlPlane.GetAPIServer().Configure()
 	for k, v := range o.apiServerFlags {

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,7 +22,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/testenv"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
 var controllers = []string{"source-controller", "kustomize-controller", "helm-controller", "notification-controller"}
@@ -29,6 +33,7 @@ func main() {
 	binDir := flag.String("bin-dir", "bin", "directory holding the controller binaries")
 	stateDir := flag.String("state-dir", ".run", "directory for the kubeconfig and logs")
 	flag.Parse()
+	log.SetOutput(io.Discard) // the demo's Git server logs every request through the standard logger
 	if err := run(*binDir, *stateDir); err != nil {
 		fmt.Fprintln(os.Stderr, "driftless-local:", err)
 		os.Exit(1)
@@ -45,6 +50,7 @@ func run(binDir, stateDir string) error {
 	if err != nil {
 		return err
 	}
+	var local *testenv.Environment // the local control plane, when not using $KUBECONFIG
 
 	if existing := os.Getenv("KUBECONFIG"); existing != "" {
 		kubeconfig = existing
@@ -53,8 +59,12 @@ func run(binDir, stateDir string) error {
 			return err
 		}
 	} else {
-		fmt.Println("Starting the local control plane (etcd, kube-apiserver)...")
-		env, err := testenv.Start()
+		etcdDir, err := filepath.Abs(filepath.Join(stateDir, "etcd"))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Starting the local control plane (etcd, kube-apiserver; state in %s)...\n", stateDir)
+		env, err := testenv.Start(testenv.WithEtcdDataDir(etcdDir), testenv.WithScheme(sourcev1.AddToScheme, kustomizev1.AddToScheme))
 		if err != nil {
 			return err
 		}
@@ -62,6 +72,13 @@ func run(binDir, stateDir string) error {
 			fmt.Println("Stopping the control plane...")
 			_ = env.Stop()
 		}()
+		fmt.Println("Starting kube-controller-manager, kube-scheduler and kwok (simulated nodes)...")
+		cluster, err := env.StartCluster(ctx, testenv.ClusterOptions{})
+		if err != nil {
+			return err
+		}
+		defer cluster.Stop()
+		local = env
 		data, err := os.ReadFile(env.Kubeconfig)
 		if err != nil {
 			return err
@@ -77,12 +94,35 @@ func run(binDir, stateDir string) error {
 		return err
 	}
 
+	if local != nil {
+		d, err := startDemo(stateDir)
+		if err != nil {
+			return err
+		}
+		defer d.stop()
+		fmt.Printf("Applying the demo: a GitRepository for %s and Kustomizations for its dev and production overlays...\n", d.url())
+		if err := d.apply(ctx, local.Client); err != nil {
+			return err
+		}
+		if err := d.progress(ctx, local.Client, 3*time.Minute); err != nil {
+			return err
+		}
+		fmt.Printf(`
+The demo is Ready. Change it in Git and watch the change arrive (within 15 seconds):
+
+  cd %s
+  sed -i 's/replicas: 1/replicas: 2/' apps/demo/base/deployment.yaml
+  git commit -qam "two replicas" && git push -q origin main
+  kubectl get kustomizations -w
+`, d.workdir)
+	}
+
 	fmt.Printf(`
 Driftless is running.
 
   export KUBECONFIG=%s
-  kubectl get crds | grep fluxcd
-  kubectl get gitrepositories,kustomizations,helmreleases -A
+  kubectl get gitrepositories,kustomizations -A
+  kubectl get deployments,pods -n demo-dev
 
 Controller logs are in %s. Press Ctrl-C to stop everything.
 `, kubeconfig, filepath.Join(stateDir, "logs"))
