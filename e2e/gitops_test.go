@@ -377,16 +377,7 @@ func TestGitOpsLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	requestSourceReconcile(t, gitRepo)
-	testenv.Eventually(t, time.Minute, func() error {
-		src := &sourcev1.GitRepository{}
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(gitRepo), src); err != nil {
-			return err
-		}
-		if c := readyCondition(src.Status.Conditions); c == nil || c.Status != metav1.ConditionFalse {
-			return fmt.Errorf("source ready = %+v", c)
-		}
-		return nil
-	})
+	waitSourceReady(t, gitRepo, metav1.ConditionFalse)
 	time.Sleep(6 * time.Second) // at least one periodic reconcile of the app meanwhile
 	waitReadyAt(t, apps, revision, time.Minute)
 	waitAvailable(t, "production", "podinfo", 3)
@@ -397,16 +388,7 @@ func TestGitOpsLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	requestSourceReconcile(t, gitRepo)
-	testenv.Eventually(t, time.Minute, func() error {
-		src := &sourcev1.GitRepository{}
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(gitRepo), src); err != nil {
-			return err
-		}
-		if c := readyCondition(src.Status.Conditions); c == nil || c.Status != metav1.ConditionTrue {
-			return fmt.Errorf("source ready = %+v", c)
-		}
-		return nil
-	})
+	waitSourceReady(t, gitRepo, metav1.ConditionTrue)
 }
 
 func readyCondition(conds []metav1.Condition) *metav1.Condition {
@@ -447,6 +429,21 @@ func waitAvailable(t *testing.T, ns, name string, replicas int32) *appsv1.Deploy
 		return nil
 	})
 	return d
+}
+
+// waitSourceReady waits until the GitRepository's Ready condition has status.
+func waitSourceReady(t *testing.T, repo *sourcev1.GitRepository, status metav1.ConditionStatus) {
+	t.Helper()
+	testenv.Eventually(t, time.Minute, func() error {
+		src := &sourcev1.GitRepository{}
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(repo), src); err != nil {
+			return err
+		}
+		if c := readyCondition(src.Status.Conditions); c == nil || c.Status != status {
+			return fmt.Errorf("source ready = %+v", c)
+		}
+		return nil
+	})
 }
 
 func requestSourceReconcile(t *testing.T, repo *sourcev1.GitRepository) {
