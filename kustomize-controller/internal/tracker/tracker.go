@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"sync"
 	"time"
 
@@ -112,13 +113,16 @@ func (t *Tracker) Track(gvks ...schema.GroupVersionKind) error {
 	if t.ctx == nil {
 		return nil // not started: every lookup falls back to the API server
 	}
+	var errs []error
 	for _, gvk := range gvks {
 		if _, ok := t.informers[gvk]; ok {
 			continue
 		}
 		mapping, err := t.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {
-			return err
+			// A kind whose CRD is applied in the same build: tracked next time.
+			errs = append(errs, err)
+			continue
 		}
 		tweak := func(o *metav1.ListOptions) { o.LabelSelector = t.nameLabel }
 		var inf cache.SharedIndexInformer
@@ -132,13 +136,14 @@ func (t *Tracker) Track(gvks ...schema.GroupVersionKind) error {
 			UpdateFunc: func(_, n any) { t.changed(n) },
 			DeleteFunc: t.changed,
 		}); err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		ctx, stop := context.WithCancel(t.ctx)
 		go inf.RunWithContext(ctx)
 		t.informers[gvk] = &informer{informer: inf, stop: stop}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // WaitForSync waits up to timeout for the informers of gvks to have listed their objects.
