@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
@@ -74,6 +75,7 @@ func (r *KustomizationReconciler) applyDirect(ctx context.Context, c client.Clie
 	for _, d := range objects {
 		g.Go(func() error {
 			applied := d.obj.DeepCopy()
+			sent := time.Now()
 			err := c.Patch(ctx, applied, client.Apply, client.ForceOwnership, client.FieldOwner(r.FieldManager))
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -86,6 +88,10 @@ func (r *KustomizationReconciler) applyDirect(ctx context.Context, c client.Clie
 			}
 			res.fingerprints[inventoryID(object.UnstructuredToObjMetadata(d.obj))] = tracker.Fingerprint(applied)
 			switch {
+			case d.resourceVersion == "" && applied.GetCreationTimestamp().Add(time.Second).Before(sent):
+				// Not in the tracker yet, but older than this request: an object this
+				// controller created a moment ago, not seen back yet.
+				res.entries = append(res.entries, entryFor(d.obj, ssa.ConfiguredAction))
 			case d.resourceVersion == "":
 				res.entries = append(res.entries, entryFor(d.obj, ssa.CreatedAction))
 			case applied.GetResourceVersion() == d.resourceVersion:
