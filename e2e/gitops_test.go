@@ -378,7 +378,22 @@ func TestGitOpsLoop(t *testing.T) {
 	}
 	requestSourceReconcile(t, gitRepo)
 	waitSourceReady(t, gitRepo, metav1.ConditionFalse)
-	time.Sleep(6 * time.Second) // at least one periodic reconcile of the app meanwhile
+	// A reconcile of the app while Git is away (requested, so it verifies every object).
+	token := time.Now().Format(time.RFC3339Nano)
+	appsKS := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}}
+	if err := env.Client.Patch(ctx, appsKS, client.RawPatch("application/merge-patch+json", []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, token)))); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, func() error {
+		ks := &kustomizev1.Kustomization{}
+		if err := env.Client.Get(ctx, apps, ks); err != nil {
+			return err
+		}
+		if ks.Status.LastHandledReconcileAt != token {
+			return fmt.Errorf("request not handled yet")
+		}
+		return nil
+	})
 	waitReadyAt(t, apps, revision, time.Minute)
 	waitAvailable(t, "production", "podinfo", 3)
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "extra"}, &corev1.ConfigMap{}); err != nil {

@@ -180,9 +180,9 @@ func TestKustomizationThousandObjects(t *testing.T) {
 func TestKustomizationRequestSuspendAndServiceAccount(t *testing.T) {
 	ns := "handshake"
 	namespace(t, ns)
-	files := map[string]string{"cm.yaml": configMap("cm", ns, "1")}
+	files := map[string]string{"app/cm.yaml": configMap("cm", ns, "1")}
 	src := gitSource(t, "handshake", artifacts.publish(t, "handshake", "main@sha1:0001", files))
-	ks := kustomization(t, "handshake", "handshake", "./")
+	ks := kustomization(t, "handshake", "handshake", "./app")
 	waitKS(t, ks, appliedRevision("main@sha1:0001"))
 
 	// The requestedAt handshake: the token is echoed once handled, and a manual request
@@ -203,10 +203,16 @@ func TestKustomizationRequestSuspendAndServiceAccount(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(500 * time.Millisecond) // let the controller see the suspension
-	files["cm.yaml"] = configMap("cm", ns, "2")
+	// Suspension leaves no trace in the status: give the controller's cache a moment to see
+	// it before the new revision arrives.
+	time.Sleep(500 * time.Millisecond)
+	// A witness on the same source: once it has applied the new revision, the suspended
+	// Kustomization has had the same chance to.
+	witness := kustomization(t, "handshake-witness", "handshake", "./witness")
+	files["app/cm.yaml"] = configMap("cm", ns, "2")
+	files["witness/cm.yaml"] = configMap("witness", ns, "2")
 	setArtifact(t, src, artifacts.publish(t, "handshake", "main@sha1:0002", files))
-	time.Sleep(2 * time.Second)
+	waitKS(t, witness, appliedRevision("main@sha1:0002"))
 	cm := &corev1.ConfigMap{}
 	if exists(t, ns, "cm", cm); cm.Data["value"] != "1" {
 		t.Fatalf("a suspended Kustomization applied a new revision")
@@ -220,7 +226,7 @@ func TestKustomizationRequestSuspendAndServiceAccount(t *testing.T) {
 	// Impersonation of a service account that does not exist is an error, and nothing is
 	// applied on its behalf.
 	mergePatch(t, ks, `{"spec":{"serviceAccountName":"deployer"}}`)
-	files["cm.yaml"] = configMap("cm", ns, "3")
+	files["app/cm.yaml"] = configMap("cm", ns, "3")
 	setArtifact(t, src, artifacts.publish(t, "handshake", "main@sha1:0003", files))
 	waitKS(t, ks, notReady(meta.ReconciliationFailedReason, "service account 'default/deployer' not found"))
 	if exists(t, ns, "cm", cm); cm.Data["value"] != "2" {
