@@ -49,15 +49,10 @@ type Tracker struct {
 
 	mu        sync.Mutex
 	ctx       context.Context
-	informers map[schema.GroupVersionKind]*informer
+	informers map[schema.GroupVersionKind]cache.SharedIndexInformer
 	// interested are the owners that want to hear about changes to their objects.
 	interested map[types.NamespacedName]bool
 	notify     func(types.NamespacedName)
-}
-
-type informer struct {
-	informer cache.SharedIndexInformer
-	stop     context.CancelFunc
 }
 
 // New returns a tracker of the objects labelled with nameLabel. notify is called with the
@@ -74,7 +69,7 @@ func New(cfg *rest.Config, mapper apimeta.RESTMapper, nameLabel, namespaceLabel 
 	return &Tracker{
 		dynamic: dyn, metadata: md, mapper: mapper,
 		nameLabel: nameLabel, namespaceLabel: namespaceLabel,
-		informers:  map[schema.GroupVersionKind]*informer{},
+		informers:  map[schema.GroupVersionKind]cache.SharedIndexInformer{},
 		interested: map[types.NamespacedName]bool{},
 		notify:     notify,
 	}, nil
@@ -139,9 +134,8 @@ func (t *Tracker) Track(gvks ...schema.GroupVersionKind) error {
 			errs = append(errs, err)
 			continue
 		}
-		ctx, stop := context.WithCancel(t.ctx)
-		go inf.RunWithContext(ctx)
-		t.informers[gvk] = &informer{informer: inf, stop: stop}
+		go inf.RunWithContext(t.ctx) // until the manager stops
+		t.informers[gvk] = inf
 	}
 	return errors.Join(errs...)
 }
@@ -154,7 +148,7 @@ func (t *Tracker) WaitForSync(ctx context.Context, timeout time.Duration, gvks .
 	t.mu.Lock()
 	for _, gvk := range gvks {
 		if inf, ok := t.informers[gvk]; ok {
-			synced = append(synced, inf.informer.HasSynced)
+			synced = append(synced, inf.HasSynced)
 		}
 	}
 	t.mu.Unlock()
@@ -187,14 +181,14 @@ func (t *Tracker) Get(gvk schema.GroupVersionKind, key types.NamespacedName) (ob
 	t.mu.Lock()
 	inf, ok := t.informers[gvk]
 	t.mu.Unlock()
-	if !ok || !inf.informer.HasSynced() {
+	if !ok || !inf.HasSynced() {
 		return nil, false
 	}
 	k := key.Name
 	if key.Namespace != "" {
 		k = key.Namespace + "/" + key.Name
 	}
-	item, exists, err := inf.informer.GetStore().GetByKey(k)
+	item, exists, err := inf.GetStore().GetByKey(k)
 	if err != nil {
 		return nil, false
 	}
