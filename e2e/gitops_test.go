@@ -110,6 +110,11 @@ func startBinary(t *testing.T, name string, args ...string) *process {
 		if t.Failed() {
 			t.Logf("%s output (last 64 KiB):\n%s", name, tail(p.logs.String(), 65536))
 		}
+		// DRIFTLESS_E2E_LOG_DIR keeps every controller's whole log, to read after a run.
+		if dir := os.Getenv("DRIFTLESS_E2E_LOG_DIR"); dir != "" {
+			_ = os.MkdirAll(dir, 0o755)
+			_ = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".log"), []byte(p.logs.String()), 0o644)
+		}
 	})
 	waitFor(t, 60*time.Second, p.exited, func() bool { return httpStatus("http://"+health+"/readyz") == http.StatusOK })
 	return p

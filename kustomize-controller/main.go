@@ -25,6 +25,8 @@ func main() {
 	httpRetry := pflag.Int("http-retry", 9, "The maximum number of retries when downloading artifacts.")
 	concurrentSSA := pflag.Int("concurrent-ssa", 4, "The number of objects of one Kustomization dry-run concurrently.")
 	overrideManagers := pflag.StringArray("override-manager", nil, "Field manager whose ownership of applied fields is removed, as kubectl's is (repeatable).")
+	watchDrift := pflag.Bool("watch-drift", true, "Correct drift as soon as an applied object is deleted or another writer takes over an applied field, instead of at the next interval.")
+	driftGap := pflag.Duration("drift-correction-gap", 2*time.Second, "The shortest time between two drift corrections of one Kustomization triggered by --watch-drift, so that a writer fighting over a field costs one apply per gap.")
 	cacheDir := pflag.String("artifact-cache-dir", filepath.Join(os.TempDir(), controllerName, "artifacts"), "Where extracted artifacts are kept, one read-only tree per revision shared by its Kustomizations.")
 	if err := app.ParseFlags(opts, pflag.CommandLine, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -47,6 +49,8 @@ func main() {
 			FieldManager:          controllerName,
 			OverrideManagers:      *overrideManagers,
 			ConcurrentSSA:         *concurrentSSA,
+			WatchDrift:            *watchDrift,
+			DriftCorrectionGap:    *driftGap,
 			NoCrossNamespaceRefs:  rt.Options.NoCrossNamespaceRefs,
 			DefaultServiceAccount: rt.Options.DefaultServiceAccount,
 			JitterPercent:         rt.Options.IntervalJitterPercentage,

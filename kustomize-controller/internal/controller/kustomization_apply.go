@@ -103,6 +103,7 @@ func inventoryID(m object.ObjMetadata) string {
 // Sets: Ready (on failure), Reconciling, inventory.
 func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact, resources *ssa.ResourceManager) (changed bool, err error) {
 	key := client.ObjectKeyFromObject(obj)
+	defer r.pruning.Delete(key) // after the next memo is stored: see deleteInventory
 	bk := buildKey(a, obj)
 	var last *memo
 	if v, ok := r.memos.Load(key); ok {

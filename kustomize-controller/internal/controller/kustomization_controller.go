@@ -8,6 +8,7 @@ import (
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -63,8 +64,17 @@ type KustomizationReconciler struct {
 	RequeueDependency            time.Duration
 	Concurrent                   int
 
+	// WatchDrift corrects drift as soon as the tracker sees it, instead of at the next
+	// interval: at most once per DriftCorrectionGap for one Kustomization.
+	WatchDrift         bool
+	DriftCorrectionGap time.Duration
+
 	tracker  *tracker.Tracker
 	wake     chan event.GenericEvent
+	log      logr.Logger
+	driftMu  sync.Mutex
+	drifts   map[types.NamespacedName]driftCorrection
+	pruning  sync.Map // types.NamespacedName → struct{}, while the Kustomization deletes objects
 	managers sync.Map // service account ("" = the controller's own identity) → *ssa.ResourceManager
 	memos    sync.Map // types.NamespacedName → *memo
 	waits    sync.Map // types.NamespacedName → *healthWait
@@ -95,7 +105,13 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Mapper = mgr.GetRESTMapper()
 	}
 	r.wake = make(chan event.GenericEvent, 1024)
-	t, err := tracker.New(r.Config, r.Mapper, kustomizev1.NameLabel, kustomizev1.NamespaceLabel, r.wakeUp)
+	r.log = mgr.GetLogger().WithName("drift")
+	r.drifts = map[types.NamespacedName]driftCorrection{}
+	handlers := tracker.Handlers{Changed: r.wakeUp, FieldManager: r.FieldManager}
+	if r.WatchDrift {
+		handlers.Drifted = r.drifted
+	}
+	t, err := tracker.New(r.Config, r.Mapper, kustomizev1.NameLabel, kustomizev1.NamespaceLabel, handlers)
 	if err != nil {
 		return err
 	}
@@ -124,9 +140,70 @@ func (r *KustomizationReconciler) wakeUp(owner types.NamespacedName) {
 	r.wake <- event.GenericEvent{Object: ks}
 }
 
+// drifted schedules the reconcile of a Kustomization one of whose objects drifted: at once,
+// unless a drift correction of the same Kustomization is pending (it will see this drift too)
+// or started less than DriftCorrectionGap ago, so that a writer fighting over a field costs
+// one apply per gap. Only the objects of the last apply can drift, and the deletions the
+// controller makes itself (prune, garbage collection) are not drift.
+func (r *KustomizationReconciler) drifted(d tracker.Drift) {
+	if !r.expected(d) {
+		return
+	}
+	now := time.Now()
+	r.driftMu.Lock()
+	last, ok := r.drifts[d.Owner]
+	if ok && last.pending {
+		r.driftMu.Unlock()
+		return
+	}
+	at := now
+	if next := last.started.Add(r.DriftCorrectionGap); ok && next.After(at) {
+		at = next
+	}
+	r.drifts[d.Owner] = driftCorrection{pending: true, started: last.started}
+	r.driftMu.Unlock()
+	r.log.Info("drift detected, correcting", "kustomization", d.Owner.String(), "object", d.String(), "after", at.Sub(now).Round(time.Millisecond).String())
+	time.AfterFunc(at.Sub(now), func() { r.wakeUp(d.Owner) })
+}
+
+// driftCorrection is the state of a Kustomization's drift corrections.
+type driftCorrection struct {
+	// pending is set from a drift until the next reconcile starts; started is when the last
+	// reconcile after a drift started.
+	pending bool
+	started time.Time
+}
+
+// reconcileStarted ends a pending drift correction: drift seen after this moment needs
+// another reconcile.
+func (r *KustomizationReconciler) reconcileStarted(key types.NamespacedName) {
+	r.driftMu.Lock()
+	defer r.driftMu.Unlock()
+	if c, ok := r.drifts[key]; ok && c.pending {
+		r.drifts[key] = driftCorrection{started: time.Now()}
+	}
+}
+
+// expected reports whether the object is one its owner wants as applied: it is in the last
+// apply, and, when deleted, the owner is not pruning. Before a Kustomization's first apply
+// (after a restart) nothing is expected: that apply verifies every object anyway.
+func (r *KustomizationReconciler) expected(d tracker.Drift) bool {
+	if _, ok := r.pruning.Load(d.Owner); ok && d.Deleted {
+		return false
+	}
+	v, ok := r.memos.Load(d.Owner)
+	if !ok {
+		return false
+	}
+	id := d.Object.Namespace + "_" + d.Object.Name + "_" + d.GVK.Group + "_" + d.GVK.Kind
+	_, ok = v.(*memo).objects[id]
+	return ok
+}
+
 // Reconcile makes the cluster match one Kustomization's build.
 func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	start := time.Now()
+	r.reconcileStarted(req.NamespacedName)
 	obj := &kustomizev1.Kustomization{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -199,6 +276,10 @@ func (r *KustomizationReconciler) announce(ctx context.Context, obj *kustomizev1
 func (r *KustomizationReconciler) forget(key types.NamespacedName) {
 	r.memos.Delete(key)
 	r.waits.Delete(key)
+	r.driftMu.Lock()
+	delete(r.drifts, key)
+	r.driftMu.Unlock()
+	r.pruning.Delete(key)
 	r.tracker.Interest(key, false)
 }
 

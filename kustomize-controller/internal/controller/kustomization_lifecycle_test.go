@@ -121,6 +121,52 @@ func TestKustomizationOverlayPruneAndSelfHeal(t *testing.T) {
 	}
 }
 
+// With an interval of an hour, only the watch on the applied objects can undo drift in time.
+func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
+	ns := "drift-watch"
+	namespace(t, ns)
+	gitSource(t, "drift", artifacts.publish(t, "drift", "main@sha1:0001", frontend(ns)))
+	ks := kustomization(t, "frontend-drift", "drift", "./apps/frontend/overlays/production", func(k *kustomizev1.Kustomization) {
+		k.Spec.Interval = metav1.Duration{Duration: time.Hour}
+	})
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+
+	d, cm, svc := &appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.Service{}
+	exists(t, ns, "frontend", d)
+	exists(t, ns, "frontend", cm)
+	exists(t, ns, "frontend", svc)
+	// A write to a field Git does not set, by a tool other than kubectl (whose fields Flux
+	// removes), is not drift: it stays.
+	if err := env.Client.Patch(testenv.Context(t), cm, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"annotations":{"team":"web"}}}`)), client.FieldOwner("team-tool")); err != nil {
+		t.Fatal(err)
+	}
+	scale := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 1}}
+	if err := env.Client.SubResource("scale").Update(testenv.Context(t), d, client.WithSubResourceBody(scale), client.FieldOwner("kubectl")); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Patch(testenv.Context(t), cm, client.RawPatch("application/merge-patch+json", []byte(`{"data":{"value":"edited"}}`)), client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(testenv.Context(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if exists(t, ns, "frontend", d); *d.Spec.Replicas != 3 {
+			return fmt.Errorf("replicas = %d", *d.Spec.Replicas)
+		}
+		if exists(t, ns, "frontend", cm); cm.Data["value"] != "base" {
+			return fmt.Errorf("configmap value %q", cm.Data["value"])
+		}
+		if !exists(t, ns, "frontend", svc) {
+			return fmt.Errorf("service not restored")
+		}
+		return nil
+	})
+	if cm.Annotations["team"] != "web" {
+		t.Errorf("an annotation Git does not set was removed: %v", cm.Annotations)
+	}
+}
+
 func TestKustomizationPruneFalseKeepsObjects(t *testing.T) {
 	ns := "apps-noprune"
 	namespace(t, ns)

@@ -69,6 +69,9 @@ func (r *KustomizationReconciler) deleteInventory(ctx context.Context, obj *kust
 	var res pruneResult
 	var errs []error
 	opts := deleteOptions(obj)
+	// Until the next apply is remembered (or the Kustomization forgotten), these deletions
+	// are the controller's own, not drift.
+	r.pruning.Store(client.ObjectKeyFromObject(obj), struct{}{})
 	for _, ref := range refs {
 		u, err := parseInventoryRef(ref)
 		if err != nil {

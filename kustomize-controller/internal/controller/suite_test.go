@@ -73,13 +73,15 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	if err := (&KustomizationReconciler{
-		Client:            mgr.GetClient(),
-		Events:            events.NewRecorder(mgr.GetEventRecorderFor("kustomize-controller"), env.Scheme, "kustomize-controller", nil, logr.Discard()),
-		Artifacts:         cache,
-		MinRetryDelay:     100 * time.Millisecond,
-		MaxRetryDelay:     2 * time.Second,
-		RequeueDependency: 500 * time.Millisecond,
-		Concurrent:        4,
+		Client:             mgr.GetClient(),
+		Events:             events.NewRecorder(mgr.GetEventRecorderFor("kustomize-controller"), env.Scheme, "kustomize-controller", nil, logr.Discard()),
+		Artifacts:          cache,
+		MinRetryDelay:      100 * time.Millisecond,
+		MaxRetryDelay:      2 * time.Second,
+		RequeueDependency:  500 * time.Millisecond,
+		Concurrent:         4,
+		WatchDrift:         true,
+		DriftCorrectionGap: time.Second,
 	}).SetupWithManager(mgr); err != nil {
 		return 0, err
 	}

@@ -1,10 +1,11 @@
 // Package tracker watches the objects that kustomize-controller applied, and only those: one
 // informer per kind, filtered by the owner labels that every applied object carries.
 //
-// It serves two purposes. Health checks read object status from it and are woken by its
+// It serves three purposes. Health checks read object status from it and are woken by its
 // events instead of polling the API server. Drift detection reads each object's write history
 // (UID and managedFields) from it, so that a reconcile where nothing changed in Git and nobody
-// wrote to the objects costs no API requests at all.
+// wrote to the objects costs no API requests at all. And it reports drift as it happens: an
+// applied object deleted, or a field the controller applied taken over by another writer.
 package tracker
 
 import (
@@ -52,12 +53,46 @@ type Tracker struct {
 	informers map[schema.GroupVersionKind]cache.SharedIndexInformer
 	// interested are the owners that want to hear about changes to their objects.
 	interested map[types.NamespacedName]bool
-	notify     func(types.NamespacedName)
+	handlers   Handlers
 }
 
-// New returns a tracker of the objects labelled with nameLabel. notify is called with the
-// owner of an object that changed, when that owner has declared interest.
-func New(cfg *rest.Config, mapper apimeta.RESTMapper, nameLabel, namespaceLabel string, notify func(types.NamespacedName)) (*Tracker, error) {
+// Handlers are called from the informers' goroutines; they must not block.
+type Handlers struct {
+	// Changed is called with the owner of an object that changed, when that owner has
+	// declared interest.
+	Changed func(owner types.NamespacedName)
+	// Drifted, when set, is called when an object may have drifted from what the field
+	// manager applied: it was deleted, or another writer took over fields the manager had
+	// applied.
+	Drifted func(Drift)
+	// FieldManager is the controller's field manager, whose fields Drifted watches.
+	FieldManager string
+}
+
+// Drift is an object that left the state its owner applied.
+type Drift struct {
+	Owner   types.NamespacedName
+	GVK     schema.GroupVersionKind
+	Object  types.NamespacedName
+	Deleted bool
+	// By is the writer that took fields over, when not Deleted.
+	By string
+}
+
+// String names the object and what happened to it, for a log line.
+func (d Drift) String() string {
+	s := d.GVK.Kind + "/" + d.Object.Name
+	if d.Object.Namespace != "" {
+		s = d.GVK.Kind + "/" + d.Object.Namespace + "/" + d.Object.Name
+	}
+	if d.Deleted {
+		return s + " deleted"
+	}
+	return s + " changed by " + d.By
+}
+
+// New returns a tracker of the objects labelled with nameLabel.
+func New(cfg *rest.Config, mapper apimeta.RESTMapper, nameLabel, namespaceLabel string, handlers Handlers) (*Tracker, error) {
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -71,7 +106,7 @@ func New(cfg *rest.Config, mapper apimeta.RESTMapper, nameLabel, namespaceLabel 
 		nameLabel: nameLabel, namespaceLabel: namespaceLabel,
 		informers:  map[schema.GroupVersionKind]cache.SharedIndexInformer{},
 		interested: map[types.NamespacedName]bool{},
-		notify:     notify,
+		handlers:   handlers,
 	}, nil
 }
 
@@ -127,9 +162,9 @@ func (t *Tracker) Track(gvks ...schema.GroupVersionKind) error {
 			inf = dynamicinformer.NewFilteredDynamicInformer(t.dynamic, mapping.Resource, metav1.NamespaceAll, 0, cache.Indexers{}, tweak).Informer()
 		}
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    t.changed,
-			UpdateFunc: func(_, n any) { t.changed(n) },
-			DeleteFunc: t.changed,
+			AddFunc:    func(o any) { t.changed(gvk, nil, o) },
+			UpdateFunc: func(o, n any) { t.changed(gvk, o, n) },
+			DeleteFunc: func(o any) { t.changed(gvk, o, nil) },
 		}); err != nil {
 			errs = append(errs, err)
 			continue
@@ -155,7 +190,12 @@ func (t *Tracker) WaitForSync(ctx context.Context, timeout time.Duration, gvks .
 	return cache.WaitForCacheSync(ctx.Done(), synced...)
 }
 
-func (t *Tracker) changed(o any) {
+// changed handles an informer event: old is nil for an addition, new for a deletion.
+func (t *Tracker) changed(gvk schema.GroupVersionKind, old, new any) {
+	o := new
+	if o == nil {
+		o = old
+	}
 	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
 		o = d.Obj
 	}
@@ -168,9 +208,74 @@ func (t *Tracker) changed(o any) {
 	t.mu.Lock()
 	interested := t.interested[owner]
 	t.mu.Unlock()
-	if interested && t.notify != nil {
-		t.notify(owner)
+	if interested && t.handlers.Changed != nil {
+		t.handlers.Changed(owner)
 	}
+	if t.handlers.Drifted == nil || old == nil {
+		return
+	}
+	d := Drift{Owner: owner, GVK: gvk, Object: types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}}
+	if new == nil {
+		d.Deleted = true
+		t.handlers.Drifted(d)
+		return
+	}
+	before, err := apimeta.Accessor(old)
+	if err != nil {
+		return
+	}
+	if by, ok := FieldsTaken(before, obj, t.handlers.FieldManager); ok {
+		d.By = by
+		t.handlers.Drifted(d)
+	}
+}
+
+// FieldsTaken reports whether, between before and after, another writer took over fields that
+// manager had applied, and names that writer. A write that changes a field applied by a
+// manager moves the field to the writer: the manager's apply entry loses it (or disappears)
+// and the writer's entry is new or changed. The manager's own writes (an apply, or a cleanup
+// that folds other managers' fields into its entry) change no other writer's entry.
+func FieldsTaken(before, after metav1.Object, manager string) (by string, taken bool) {
+	was, now := appliedBy(before, manager), appliedBy(after, manager)
+	if was == nil || (now != nil && fieldsEqual(now.FieldsV1, was.FieldsV1)) {
+		return "", false
+	}
+	old := map[string]metav1.ManagedFieldsEntry{}
+	for _, mf := range before.GetManagedFields() {
+		old[entryKey(mf)] = mf
+	}
+	for _, mf := range after.GetManagedFields() {
+		if mf.Manager == manager || mf.Subresource == "status" {
+			continue
+		}
+		prev, ok := old[entryKey(mf)]
+		if !ok || !prev.Time.Equal(mf.Time) || !fieldsEqual(prev.FieldsV1, mf.FieldsV1) {
+			return mf.Manager, true
+		}
+	}
+	return "", false
+}
+
+func entryKey(mf metav1.ManagedFieldsEntry) string {
+	return mf.Manager + "\x00" + string(mf.Operation) + "\x00" + mf.Subresource
+}
+
+// appliedBy returns the Apply entry of manager on the object itself (not a subresource).
+func appliedBy(obj metav1.Object, manager string) *metav1.ManagedFieldsEntry {
+	mfs := obj.GetManagedFields()
+	for i := range mfs {
+		if mfs[i].Manager == manager && mfs[i].Operation == metav1.ManagedFieldsOperationApply && mfs[i].Subresource == "" {
+			return &mfs[i]
+		}
+	}
+	return nil
+}
+
+func fieldsEqual(a, b *metav1.FieldsV1) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return string(a.Raw) == string(b.Raw)
 }
 
 // Get returns the tracked object of kind gvk named key: a *unstructured.Unstructured, or a

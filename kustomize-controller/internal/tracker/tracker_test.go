@@ -35,3 +35,46 @@ func TestFingerprintFollowsWritesButNotStatus(t *testing.T) {
 		t.Error("a deleted and recreated object kept its fingerprint")
 	}
 }
+
+func TestFieldsTakenOnlyWhenAnotherWriterTakesAppliedFields(t *testing.T) {
+	at := metav1.NewTime(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
+	later := metav1.NewTime(at.Add(time.Minute))
+	entry := func(manager string, op metav1.ManagedFieldsOperationType, when *metav1.Time, fields string) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Time: when, FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+	}
+	obj := func(entries ...metav1.ManagedFieldsEntry) *metav1.ObjectMeta {
+		return &metav1.ObjectMeta{ManagedFields: entries}
+	}
+	const both = `{"f:data":{"f:a":{},"f:b":{}}}`
+	applied := entry("kustomize-controller", metav1.ManagedFieldsOperationApply, &at, both)
+	before := obj(applied)
+
+	for _, tc := range []struct {
+		name  string
+		after *metav1.ObjectMeta
+		by    string
+	}{
+		{"kubectl edit takes data.a", obj(entry("kustomize-controller", metav1.ManagedFieldsOperationApply, &at, `{"f:data":{"f:b":{}}}`), entry("kubectl-edit", metav1.ManagedFieldsOperationUpdate, &later, `{"f:data":{"f:a":{}}}`)), "kubectl-edit"},
+		{"another applier forces every field", obj(entry("other", metav1.ManagedFieldsOperationApply, &later, both)), "other"},
+	} {
+		if by, taken := FieldsTaken(before, tc.after, "kustomize-controller"); !taken || by != tc.by {
+			t.Errorf("%s: FieldsTaken = %q, %v; want %q, true", tc.name, by, taken, tc.by)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		after *metav1.ObjectMeta
+	}{
+		{"unchanged", obj(applied)},
+		{"a controller adds an annotation", obj(applied, entry("kube-controller-manager", metav1.ManagedFieldsOperationUpdate, &later, `{"f:metadata":{"f:annotations":{}}}`))},
+		{"the manager applies a field less", obj(entry("kustomize-controller", metav1.ManagedFieldsOperationApply, &later, `{"f:data":{"f:a":{}}}`))},
+		{"the manager applies a field less within the same second", obj(entry("kustomize-controller", metav1.ManagedFieldsOperationApply, &at, `{"f:data":{"f:a":{}}}`))},
+	} {
+		if by, taken := FieldsTaken(before, tc.after, "kustomize-controller"); taken {
+			t.Errorf("%s: FieldsTaken = %q, true; want false", tc.name, by)
+		}
+	}
+	if _, taken := FieldsTaken(obj(), obj(), "kustomize-controller"); taken {
+		t.Error("an object the manager never applied drifted")
+	}
+}
