@@ -24,8 +24,12 @@ import (
 // kustomizeArgs are extra flags for kustomize-controller (-kustomize-args).
 var kustomizeArgs string
 
-// apps is the size of the kustomize benchmark: one Kustomization per app (-apps).
-var apps = 500
+// apps and objects size the kustomize benchmark: one Kustomization per app (-apps), each
+// applying objects objects (-objects, at least 4).
+var (
+	apps    = 500
+	objects = 20
+)
 
 // appInterval is the Kustomizations' interval: the no-change phase measures one full round
 // of periodic reconciles.
@@ -33,10 +37,67 @@ const appInterval = 30 * time.Second
 
 func kustomizeScenarios() []scenario {
 	return []scenario{{
-		name:   "kustomize-500-apps",
-		note:   "500 Kustomizations × 4 objects (wait, prune) on kwok",
-		runAll: fiveHundredApps,
+		name:   "kustomize-apps",
+		note:   "-apps Kustomizations × -objects objects (wait, prune) on kwok",
+		runAll: manyApps,
+		quick:  true,
+	}, {
+		name:   "kustomize-latency",
+		note:   "push → applied and drift → healed, 10 apps on kwok",
+		runAll: latency,
+		quick:  true,
 	}}
+}
+
+// size names the kustomize benchmark's shape in its rows, for example "500x20".
+func size() string { return fmt.Sprintf("%dx%d", apps, objects) }
+
+// baseFiles is the base every app builds on: a Deployment with its ServiceAccount, Service,
+// ConfigMap, RBAC, PodDisruptionBudget, NetworkPolicy and Secret, and more ConfigMaps up to n
+// objects (at least the first four).
+func baseFiles(n int) map[string]string {
+	docs := []struct{ file, yaml string }{
+		{"serviceaccount.yaml", "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: web\n"},
+		{"configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  greeting: hello\n"},
+		{"service.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n    - port: 80\n      targetPort: 8080\n"},
+		{"deployment.yaml", `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      serviceAccountName: web
+      containers:
+        - name: web
+          image: ghcr.io/example/web:1.0.0
+          ports:
+            - containerPort: 8080
+`},
+		{"role.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: web\nrules:\n  - apiGroups: [\"\"]\n    resources: [configmaps]\n    verbs: [get, list, watch]\n"},
+		{"rolebinding.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: web\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: web\nsubjects:\n  - kind: ServiceAccount\n    name: web\n"},
+		{"pdb.yaml", "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: web\nspec:\n  maxUnavailable: 1\n  selector:\n    matchLabels: {app: web}\n"},
+		{"networkpolicy.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: web\nspec:\n  podSelector:\n    matchLabels: {app: web}\n  ingress:\n    - ports:\n        - port: 8080\n"},
+		{"secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web\nstringData:\n  token: not-a-secret\n"},
+	}
+	n = max(n, 4)
+	for i := len(docs); i < n; i++ {
+		docs = append(docs, struct{ file, yaml string }{fmt.Sprintf("config-%02d.yaml", i),
+			fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config-%02d\ndata:\n  setting: value-%d\n", i, i)})
+	}
+	files := map[string]string{}
+	var names []string
+	for _, d := range docs[:n] {
+		files["base/"+d.file] = d.yaml
+		names = append(names, d.file)
+	}
+	files["base/kustomization.yaml"] = "resources: [" + strings.Join(names, ", ") + "]\n"
+	return files
 }
 
 // monorepo creates a repository with one directory per app over a shared base, and returns
@@ -55,31 +116,7 @@ func (h *harness) monorepo(name string, n int) (string, func(value string) error
 		}
 		return os.WriteFile(p, []byte(content), 0o644)
 	}
-	files := map[string]string{
-		"base/kustomization.yaml":  "resources: [serviceaccount.yaml, configmap.yaml, service.yaml, deployment.yaml]\n",
-		"base/serviceaccount.yaml": "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: web\n",
-		"base/configmap.yaml":      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  greeting: hello\n",
-		"base/service.yaml":        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n    - port: 80\n      targetPort: 8080\n",
-		"base/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      serviceAccountName: web
-      containers:
-        - name: web
-          image: ghcr.io/example/web:1.0.0
-          ports:
-            - containerPort: 8080
-`,
-	}
+	files := baseFiles(objects)
 	for i := range n {
 		app := fmt.Sprintf("app-%03d", i)
 		files["apps/"+app+"/kustomization.yaml"] = fmt.Sprintf("namePrefix: %s-\nlabels:\n  - pairs: {app.kubernetes.io/instance: %s}\n    includeSelectors: true\nresources: [../../base]\n", app, app)
@@ -122,10 +159,10 @@ spec:
 	return url, change, nil
 }
 
-// fiveHundredApps measures, on the kwok cluster: the first apply of 500 apps until all are
-// Ready (their Deployments rolled out), one round of no-change periodic reconciles, and a
-// change to the shared base re-applied everywhere.
-func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
+// manyApps measures, on the kwok cluster: the first apply of -apps apps until all are Ready
+// (their Deployments rolled out), one round of no-change periodic reconciles, and a change to
+// the shared base re-applied everywhere.
+func manyApps(ctx context.Context, h *harness) ([]result, error) {
 	if err := h.startCluster(ctx); err != nil {
 		return nil, err
 	}
@@ -167,7 +204,7 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 	start := time.Now()
 	cpuBefore := machineCPU()
 	for i := range apps {
-		if err := h.env.Client.Create(ctx, appKustomization(ns, i)); err != nil {
+		if err := h.env.Client.Create(ctx, appKustomization(ns, i, appInterval)); err != nil {
 			return nil, err
 		}
 	}
@@ -192,7 +229,7 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 		if applied == 0 && len(l.Items) == apps {
 			n := 0
 			for _, ks := range l.Items {
-				if ks.Status.Inventory != nil && len(ks.Status.Inventory.Entries) == 4 {
+				if ks.Status.Inventory != nil && len(ks.Status.Inventory.Entries) == objects {
 					n++
 				}
 			}
@@ -215,9 +252,10 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 		"deployments available at (s)": (<-rolledOut).Round(100 * time.Millisecond).Seconds(),
 	}
 	if kustomizeArgs != "" {
-		first.Note += " (" + kustomizeArgs + ")"
+		first.Note = " (" + kustomizeArgs + ")"
 	}
-	first.Scenario, first.Note = "kustomize-500-apps", "500 Kustomizations × 4 objects (wait, prune) on kwok, created to all Ready"
+	first.Scenario = "kustomize-first-apply-" + size()
+	first.Note = fmt.Sprintf("%d Kustomizations × %d objects (wait, prune) on kwok, created to all Ready%s", apps, objects, first.Note)
 
 	// 2. No change: one round of periodic reconciles, counted by the controller's metrics.
 	before, err = kc.usage()
@@ -248,7 +286,7 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	idle.Scenario, idle.Note = "kustomize-no-change", fmt.Sprintf("one round of periodic reconciles of the 500 Ready apps (interval %s), nothing changed", appInterval)
+	idle.Scenario, idle.Note = "kustomize-no-change-"+size(), fmt.Sprintf("one round of periodic reconciles of the %d Ready apps (interval %s), nothing changed", apps, appInterval)
 	idle.WallSec = 0 // paced by the interval, not by the controller
 
 	// 3. A change to the shared base: committed, fetched at once (requestedAt), re-applied
@@ -279,18 +317,18 @@ func fiveHundredApps(ctx context.Context, h *harness) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	base.Scenario, base.Note = "kustomize-shared-base", "a commit to the base shared by the 500 apps, pushed to all Ready at the new revision"
+	base.Scenario, base.Note = "kustomize-shared-base-"+size(), fmt.Sprintf("a commit to the base shared by the %d apps, pushed to all Ready at the new revision", apps)
 	kc.heapProfile(ns)
 	<-profiled
 	return []result{first, idle, base}, nil
 }
 
-func appKustomization(ns string, i int) *kustomizev1.Kustomization {
+func appKustomization(ns string, i int, interval time.Duration) *kustomizev1.Kustomization {
 	app := fmt.Sprintf("app-%03d", i)
 	return &kustomizev1.Kustomization{
 		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
 		Spec: kustomizev1.KustomizationSpec{
-			Interval:        metav1.Duration{Duration: appInterval},
+			Interval:        metav1.Duration{Duration: interval},
 			Path:            "./apps/" + app,
 			Prune:           true,
 			Wait:            true,

@@ -40,6 +40,8 @@ type scenario struct {
 	// runAll, when set instead of run, measures several phases of one setup: each result
 	// names its own scenario and note.
 	runAll func(ctx context.Context, h *harness) ([]result, error)
+	// quick scenarios make the quick set (-quick).
+	quick bool
 }
 
 // debugf logs details of a run when -v is set.
@@ -53,9 +55,19 @@ func main() {
 	outDir := flag.String("out", "bench/results", "directory for results.json and results.md")
 	flag.StringVar(&profileDir, "profile", "", "when set, save a CPU profile (first -profile-seconds of each run) and a heap profile (end of each run) of the controller here")
 	flag.StringVar(&kustomizeArgs, "kustomize-args", "", "extra flags for kustomize-controller, space-separated")
+	quick := flag.Bool("quick", false, "run the quick set: the quick scenarios, with -apps 100 unless given")
 	flag.IntVar(&apps, "apps", apps, "number of apps (Kustomizations) in the kustomize scenarios")
+	flag.IntVar(&objects, "objects", objects, "objects per app in the kustomize scenarios (at least 4)")
 	flag.IntVar(&profileSeconds, "profile-seconds", 30, "length of the CPU profile")
 	flag.Parse()
+	if *quick {
+		appsSet := false
+		flag.Visit(func(f *flag.Flag) { appsSet = appsSet || f.Name == "apps" })
+		if !appsSet {
+			apps = 100
+		}
+	}
+	objects = max(objects, 4)
 	if *verbose {
 		debugf = log.New(os.Stderr, "", log.Ltime).Printf
 	}
@@ -65,7 +77,7 @@ func main() {
 	// Everything the harness starts is stopped by run's deferred calls, on success, error or
 	// Ctrl-C alike; so errors are returned, never handled with os.Exit inside run.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, logger, *runs, *only, *binDir, *outDir)
+	err := run(ctx, logger, *runs, *only, *quick, *binDir, *outDir)
 	stop()
 	if err != nil {
 		logger.Print(err)
@@ -73,9 +85,14 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, logger *log.Logger, runs int, only, binDir, outDir string) error {
+func run(ctx context.Context, logger *log.Logger, runs int, only string, quick bool, binDir, outDir string) error {
+	started := time.Now()
+	defer func() { logger.Printf("bench: %s in all", time.Since(started).Round(time.Second)) }()
 	var selected []scenario
 	for _, s := range append(sourceScenarios(), kustomizeScenarios()...) {
+		if quick && !s.quick {
+			continue
+		}
 		if only == "" || strings.Contains(","+only+",", ","+s.name+",") {
 			selected = append(selected, s)
 		}

@@ -18,8 +18,8 @@ import (
 func sourceScenarios() []scenario {
 	return []scenario{
 		{name: "git-large-repo", note: "one GitRepository, 10,000 files / 200 MB, created to Ready", run: largeRepo},
-		{name: "git-100-repos", note: "100 GitRepositories (100 repositories of 100 files), created to all Ready", run: hundredRepos},
-		{name: "git-no-change", note: "requestedAt on all 100 Ready GitRepositories, until all handled", run: noChange},
+		{name: "git-100-repos", note: "100 GitRepositories (100 repositories of 100 files), created to all Ready", run: hundredRepos, quick: true},
+		{name: "git-no-change", note: "requestedAt on all 100 Ready GitRepositories, until all handled", run: noChange, quick: true},
 	}
 }
 

@@ -142,25 +142,34 @@ func (r *KustomizationReconciler) wakeUp(owner types.NamespacedName) {
 
 // drifted schedules the reconcile of a Kustomization one of whose objects drifted: at once,
 // unless a drift correction of the same Kustomization is pending (it will see this drift too)
-// or started less than DriftCorrectionGap ago, so that a writer fighting over a field costs
-// one apply per gap. Only the objects of the last apply can drift, and the deletions the
-// controller makes itself (prune, garbage collection) are not drift.
+// or the same object drifted less than DriftCorrectionGap ago, so that a writer fighting over
+// a field costs one apply per gap. Only the objects of the last apply can drift, and the
+// deletions the controller makes itself (prune, garbage collection) are not drift.
 func (r *KustomizationReconciler) drifted(d tracker.Drift) {
 	if !r.expected(d) {
 		return
 	}
 	now := time.Now()
 	r.driftMu.Lock()
-	last, ok := r.drifts[d.Owner]
-	if ok && last.pending {
+	c := r.drifts[d.Owner]
+	if c.pending {
 		r.driftMu.Unlock()
 		return
 	}
-	at := now
-	if next := last.started.Add(r.DriftCorrectionGap); ok && next.After(at) {
-		at = next
+	if c.last == nil {
+		c.last = map[string]time.Time{}
 	}
-	r.drifts[d.Owner] = driftCorrection{pending: true, started: last.started}
+	at := now
+	id := d.GVK.Kind + "/" + d.Object.String()
+	for o, t := range c.last {
+		if t.Add(r.DriftCorrectionGap).Before(now) {
+			delete(c.last, o)
+		} else if o == id {
+			at = t.Add(r.DriftCorrectionGap)
+		}
+	}
+	c.last[id], c.pending = at, true
+	r.drifts[d.Owner] = c
 	r.driftMu.Unlock()
 	r.log.Info("drift detected, correcting", "kustomization", d.Owner.String(), "object", d.String(), "after", at.Sub(now).Round(time.Millisecond).String())
 	time.AfterFunc(at.Sub(now), func() { r.wakeUp(d.Owner) })
@@ -168,10 +177,10 @@ func (r *KustomizationReconciler) drifted(d tracker.Drift) {
 
 // driftCorrection is the state of a Kustomization's drift corrections.
 type driftCorrection struct {
-	// pending is set from a drift until the next reconcile starts; started is when the last
-	// reconcile after a drift started.
+	// pending is set from a drift until the next reconcile starts.
 	pending bool
-	started time.Time
+	// last is when each object that drifted recently was corrected, by kind/namespace/name.
+	last map[string]time.Time
 }
 
 // reconcileStarted ends a pending drift correction: drift seen after this moment needs
@@ -180,7 +189,8 @@ func (r *KustomizationReconciler) reconcileStarted(key types.NamespacedName) {
 	r.driftMu.Lock()
 	defer r.driftMu.Unlock()
 	if c, ok := r.drifts[key]; ok && c.pending {
-		r.drifts[key] = driftCorrection{started: time.Now()}
+		c.pending = false
+		r.drifts[key] = c
 	}
 }
 

@@ -167,6 +167,37 @@ func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
 	}
 }
 
+// A writer that keeps taking a field over (an HPA against replicas in Git) is answered once
+// per drift correction gap (1s in these tests), not at every write.
+func TestKustomizationDriftFightIsThrottled(t *testing.T) {
+	ns := "drift-fight"
+	namespace(t, ns)
+	gitSource(t, "fight", artifacts.publish(t, "fight", "main@sha1:0001", frontend(ns)))
+	ks := kustomization(t, "frontend-fight", "fight", "./apps/frontend/overlays/production", func(k *kustomizev1.Kustomization) {
+		k.Spec.Interval = metav1.Duration{Duration: time.Hour}
+	})
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+
+	d := &appsv1.Deployment{}
+	corrections := -1 // the first look sees the applied 3 replicas
+	start := time.Now()
+	for time.Since(start) < 4*time.Second {
+		exists(t, ns, "frontend", d)
+		if *d.Spec.Replicas == 3 {
+			corrections++
+			scale := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 1}}
+			if err := env.Client.SubResource("scale").Update(testenv.Context(t), d, client.WithSubResourceBody(scale), client.FieldOwner("autoscaler")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// One correction at once, then one per second: 4 or 5. Unthrottled it would be dozens.
+	if corrections < 2 || corrections > 6 {
+		t.Errorf("the controller undid the fighting writer %d times in 4s, want 2 to 6", corrections)
+	}
+}
+
 func TestKustomizationPruneFalseKeepsObjects(t *testing.T) {
 	ns := "apps-noprune"
 	namespace(t, ns)
