@@ -96,6 +96,9 @@ verify: $(BIN)/controller-gen ## Fail when generated files are stale, code is un
 
 ##@ Benchmarks
 
-.PHONY: bench
-bench: cluster build ## Measure the controllers on a kwok cluster (median of 3 runs); writes bench/results/results.{json,md}.
+.PHONY: bench bench-quick
+bench: cluster build ## Measure the controllers on a kwok cluster (every scenario, median of 3 runs, about 30 min); writes bench/results/results.{json,md}.
 	go run ./bench --bin-dir=$(BIN) --out=bench/results $(BENCH_ARGS)
+
+bench-quick: cluster build ## The quick set (under 10 min on 2 cores): 100 repositories, 100 apps × 20 objects, latencies.
+	go run ./bench --quick --bin-dir=$(BIN) --out=bench/results/quick $(BENCH_ARGS)

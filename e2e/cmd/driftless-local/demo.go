@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -148,12 +150,12 @@ func (d *demo) progress(ctx context.Context, c client.Client, timeout time.Durat
 		done := true
 		repo := &sourcev1.GitRepository{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "demo"}, repo); err == nil {
-			done = report(last, "gitrepository/demo", repo.Status.Conditions) && done
+			done = report(last, "gitrepository/demo", repo.Generation, repo.Status.ObservedGeneration, repo.Status.Conditions) && done
 		}
 		for _, env := range []string{"dev", "production"} {
 			ks := &kustomizev1.Kustomization{}
 			if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "demo-" + env}, ks); err == nil {
-				done = report(last, "kustomization/demo-"+env, ks.Status.Conditions) && done
+				done = report(last, "kustomization/demo-"+env, ks.Generation, ks.Status.ObservedGeneration, ks.Status.Conditions) && done
 			} else {
 				done = false
 			}
@@ -169,10 +171,13 @@ func (d *demo) progress(ctx context.Context, c client.Client, timeout time.Durat
 	}
 }
 
-func report(last map[string]string, name string, conds []metav1.Condition) bool {
+// report prints an object's readiness when it changed, and whether it is Ready. Until the
+// controller has seen the object's latest spec (on a second run, the demo's new Git URL), its
+// conditions are about the old one and are not shown.
+func report(last map[string]string, name string, generation, observed int64, conds []metav1.Condition) bool {
 	status, msg := "Unknown", "waiting for the controller"
 	for _, c := range conds {
-		if c.Type == meta.ReadyCondition {
+		if c.Type == meta.ReadyCondition && observed == generation {
 			status, msg = string(c.Status), c.Message
 		}
 	}
@@ -182,4 +187,22 @@ func report(last map[string]string, name string, conds []metav1.Condition) bool 
 		last[name] = line
 	}
 	return status == "True"
+}
+
+// replicas reads the base Deployment's replicas from the working copy (1 when it cannot), so
+// that the suggested change is a change on every run.
+func (d *demo) replicas() int {
+	data, err := os.ReadFile(filepath.Join(d.workdir, "apps/demo/base/deployment.yaml"))
+	if err != nil {
+		return 1
+	}
+	m := regexp.MustCompile(`(?m)^  replicas: (\d+)$`).FindSubmatch(data)
+	if m == nil {
+		return 1
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
 }

@@ -94,6 +94,7 @@ func run(binDir, stateDir string) error {
 		return err
 	}
 
+	demoDir, replicas := "", 0 // the demo's working copy and replicas, on the local control plane
 	if local != nil {
 		d, err := startDemo(stateDir)
 		if err != nil {
@@ -107,25 +108,32 @@ func run(binDir, stateDir string) error {
 		if err := d.progress(ctx, local.Client, 3*time.Minute); err != nil {
 			return err
 		}
-		fmt.Printf(`
-The demo is Ready. Change it in Git and watch the change arrive (within 15 seconds):
-
-  cd %s
-  sed -i 's/replicas: 1/replicas: 2/' apps/demo/base/deployment.yaml
-  git commit -qam "two replicas" && git push -q origin main
-  kubectl get kustomizations -w
-`, d.workdir)
+		demoDir = d.workdir
+		replicas = d.replicas()
 	}
 
+	bin, err := filepath.Abs(binDir)
+	if err != nil {
+		return err
+	}
 	fmt.Printf(`
-Driftless is running.
+Driftless is running. In another terminal (kubectl is in %[2]s):
 
-  export KUBECONFIG=%s
+  export KUBECONFIG=%[1]s PATH=%[2]s:$PATH
   kubectl get gitrepositories,kustomizations -A
-  kubectl get deployments,pods -n demo-dev
+`, kubeconfig, bin)
+	if demoDir != "" {
+		fmt.Printf(`  kubectl get deployments,pods -n demo-dev
 
-Controller logs are in %s. Press Ctrl-C to stop everything.
-`, kubeconfig, filepath.Join(stateDir, "logs"))
+Change the demo in Git and watch the change arrive (within 15 seconds):
+
+  cd %s
+  sed -i 's/replicas: %d/replicas: %d/' apps/demo/base/deployment.yaml
+  git commit -qam "%[3]d replicas" && git push -q origin main
+  kubectl get kustomizations -w
+`, demoDir, replicas, replicas%5+1)
+	}
+	fmt.Printf("\nController logs are in %s. Press Ctrl-C to stop everything.\n", filepath.Join(stateDir, "logs"))
 
 	exited := make(chan string, len(procs))
 	for name, p := range procs {
