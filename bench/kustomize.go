@@ -12,7 +12,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
@@ -381,18 +384,35 @@ func (h *harness) startCluster(ctx context.Context) error {
 }
 
 // deleteNamespace removes a run's namespace, so that the next run starts from a quiet cluster.
+// The controllers are stopped by then: the finalizers they would have released are removed
+// first (the objects they applied go with the namespace).
 func (h *harness) deleteNamespace(ns string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	start := time.Now()
+	for _, list := range []client.ObjectList{&kustomizev1.KustomizationList{}, &sourcev1.GitRepositoryList{}} {
+		if err := h.env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+			continue
+		}
+		_ = apimeta.EachListItem(list, func(o runtime.Object) error {
+			obj := o.(client.Object)
+			return h.env.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))
+		})
+	}
 	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
 	if err := h.env.Client.Delete(ctx, obj); err != nil {
 		return
 	}
-	for ctx.Err() == nil {
+	for {
 		if err := h.env.Client.Get(ctx, client.ObjectKey{Name: ns}, obj); err != nil {
+			debugf("namespace %s deleted in %s", ns, time.Since(start).Round(time.Millisecond))
 			return
 		}
-		time.Sleep(time.Second)
+		if ctx.Err() != nil {
+			warnf("namespace %s still terminating after %s", ns, time.Since(start).Round(time.Second))
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

@@ -65,6 +65,8 @@ func latency(ctx context.Context, h *harness) ([]result, error) {
 		}
 	}
 	revision := ""
+	setup := time.Now()
+	defer func() { debugf("latency: apps Ready in %s", time.Since(setup).Round(time.Millisecond)) }()
 	if err := waitAll(ctx, h, &kustomizev1.KustomizationList{}, ns, latencyApps, 5*time.Minute, func(l *kustomizev1.KustomizationList) int {
 		return readyAt(l, &revision)
 	}); err != nil {

@@ -44,8 +44,8 @@ type scenario struct {
 	quick bool
 }
 
-// debugf logs details of a run when -v is set.
-var debugf = func(string, ...any) {}
+// debugf logs details of a run when -v is set; warnf always.
+var debugf, warnf = func(string, ...any) {}, func(string, ...any) {}
 
 func main() {
 	verbose := flag.Bool("v", false, "log details of each run (API requests by method)")
@@ -74,6 +74,7 @@ func main() {
 	// gitkit logs every Git request through the standard logger; the harness logs through its own.
 	logger := log.New(os.Stderr, "", log.Ltime)
 	log.SetOutput(io.Discard)
+	warnf = logger.Printf
 	// Everything the harness starts is stopped by run's deferred calls, on success, error or
 	// Ctrl-C alike; so errors are returned, never handled with os.Exit inside run.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
