@@ -18,8 +18,7 @@ import (
 func sourceScenarios() []scenario {
 	return []scenario{
 		{name: "git-large-repo", note: "one GitRepository, 10,000 files / 200 MB, created to Ready", run: largeRepo},
-		{name: "git-100-repos", note: "100 GitRepositories (100 repositories of 100 files), created to all Ready", run: hundredRepos, quick: true},
-		{name: "git-no-change", note: "requestedAt on all 100 Ready GitRepositories, until all handled", run: noChange, quick: true},
+		{name: "git-100-repos", note: "100 GitRepositories created to all Ready; then no change", runAll: hundredRepos, quick: true},
 	}
 }
 
@@ -118,53 +117,41 @@ func createHundred(ctx context.Context, h *harness, ns string) error {
 	return nil
 }
 
-func hundredRepos(ctx context.Context, h *harness) (result, error) {
+// hundredRepos measures 100 GitRepositories created until all are Ready, then, with a fresh
+// controller over the same storage, a requestedAt on all of them when nothing changed in Git.
+func hundredRepos(ctx context.Context, h *harness) ([]result, error) {
 	// Create the Git repositories before measuring.
 	for i := range 100 {
 		if _, err := h.repo(fmt.Sprintf("small-%03d", i), 100, 1000); err != nil {
-			return result{}, err
+			return nil, err
 		}
 	}
-	return measure(ctx, h, func(ns string) error {
+	var ns string
+	created, err := measure(ctx, h, func(n string) error {
+		ns = n
 		if err := createHundred(ctx, h, ns); err != nil {
 			return err
 		}
 		return waitAll(ctx, h, &sourcev1.GitRepositoryList{}, ns, 100, 10*time.Minute, readyCount)
 	})
-}
+	if err != nil {
+		return nil, err
+	}
+	created.Scenario, created.Note = "git-100-repos", "100 GitRepositories (100 repositories of 100 files), created to all Ready"
 
-func noChange(ctx context.Context, h *harness) (result, error) {
-	// Setup, not measured: 100 Ready GitRepositories, then the controller that built them stops.
-	ns, err := h.namespace(ctx)
-	if err != nil {
-		return result{}, err
-	}
-	setup, err := startSource(h, ns)
-	if err != nil {
-		return result{}, err
-	}
-	err = createHundred(ctx, h, ns)
-	if err == nil {
-		err = waitAll(ctx, h, &sourcev1.GitRepositoryList{}, ns, 100, 10*time.Minute, readyCount)
-	}
-	setup.stop()
-	if err != nil {
-		return result{}, err
-	}
-
-	// Measured: a fresh controller over the same storage. It reconciles every object once on
-	// start-up (an ls-remote each); once the Git server is quiet, one request per object.
+	// A fresh controller reconciles every object once on start-up (an ls-remote each); once
+	// the Git server is quiet, the measured requestedAt round: one request per object.
 	c, err := startSource(h, ns)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	defer c.stop()
 	if err := waitQuiet(h, 3*time.Second); err != nil {
-		return result{}, err
+		return nil, err
 	}
 	before, err := c.usage()
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	packs0, refs0 := h.uploadPacks.Load(), h.refAdvertisements.Load()
 	start := time.Now()
@@ -173,7 +160,7 @@ func noChange(ctx context.Context, h *harness) (result, error) {
 		obj := &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("repo-%03d", i), Namespace: ns}}
 		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, token)
 		if err := h.env.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-			return result{}, err
+			return nil, err
 		}
 	}
 	err = waitAll(ctx, h, &sourcev1.GitRepositoryList{}, ns, 100, 5*time.Minute, func(l *sourcev1.GitRepositoryList) int {
@@ -186,14 +173,18 @@ func noChange(ctx context.Context, h *harness) (result, error) {
 		return n
 	})
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
-	r, err := c.since(before, start)
-	r.Extra = map[string]float64{
+	idle, err := c.since(before, start)
+	if err != nil {
+		return nil, err
+	}
+	idle.Scenario, idle.Note = "git-no-change", "requestedAt on all 100 Ready GitRepositories, until all handled"
+	idle.Extra = map[string]float64{
 		"clones":     float64(h.uploadPacks.Load() - packs0),
 		"ls-remotes": float64(h.refAdvertisements.Load() - refs0),
 	}
-	return r, err
+	return []result{created, idle}, nil
 }
 
 // waitQuiet waits until the Git server has seen no request for the given period.

@@ -196,9 +196,14 @@ func (r *KustomizationReconciler) reconcileStarted(key types.NamespacedName) {
 
 // expected reports whether the object is one its owner wants as applied: it is in the last
 // apply, and, when deleted, the owner is not pruning. Before a Kustomization's first apply
-// (after a restart) nothing is expected: that apply verifies every object anyway.
+// (after a restart) nothing is expected: that apply verifies every object anyway. A
+// suspended Kustomization expects nothing.
 func (r *KustomizationReconciler) expected(d tracker.Drift) bool {
 	if _, ok := r.pruning.Load(d.Owner); ok && d.Deleted {
+		return false
+	}
+	ks := &kustomizev1.Kustomization{}
+	if err := r.Get(context.Background(), d.Owner, ks); err != nil || ks.Spec.Suspend {
 		return false
 	}
 	v, ok := r.memos.Load(d.Owner)
