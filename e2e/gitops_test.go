@@ -191,7 +191,7 @@ metadata:
   namespace: default
 spec:
   dependsOn: [{name: platform}]
-  interval: 5s
+  interval: 10m # drift is healed from the watch, not the interval
   path: ./apps/podinfo/overlays/production
   prune: true
   wait: true
@@ -276,14 +276,15 @@ func TestGitOpsLoop(t *testing.T) {
 		t.Errorf("production image after the commit = %s", img)
 	}
 
-	// 3. Self-heal: kubectl scale and kubectl delete are undone at the next reconcile (5s).
+	// 3. Self-heal: kubectl scale and kubectl delete are undone at once, from the watch on the
+	// applied objects: the interval is 10m.
 	if err := env.Client.SubResource("scale").Update(ctx, d, client.WithSubResourceBody(&autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 5}}), client.FieldOwner("kubectl")); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.Client.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "production", Name: "podinfo"}}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, time.Minute, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "podinfo"}, d); err != nil {
 			return err
 		}
