@@ -166,37 +166,12 @@ func (h *harness) monorepo(name string, n int) (string, func(value string) error
 // (their Deployments rolled out), one round of no-change periodic reconciles, and a change to
 // the shared base re-applied everywhere.
 func manyApps(ctx context.Context, h *harness) ([]result, error) {
-	if err := h.startCluster(ctx); err != nil {
-		return nil, err
-	}
-	ns, err := h.namespace(ctx)
+	g, err := h.gitops(ctx, "monorepo", apps)
 	if err != nil {
 		return nil, err
 	}
-	defer h.deleteNamespace(ns)
-	url, change, err := h.monorepo("monorepo-"+ns, apps)
-	if err != nil {
-		return nil, err
-	}
-
-	// Setup, not measured: source-controller serves the monorepo's artifact.
-	src, err := startSource(h, ns)
-	if err != nil {
-		return nil, err
-	}
-	defer src.stop()
-	if err := h.env.Client.Create(ctx, gitRepo(ns, "monorepo", url)); err != nil {
-		return nil, err
-	}
-	if err := waitAll(ctx, h, &sourcev1.GitRepositoryList{}, ns, 1, 2*time.Minute, readyCount); err != nil {
-		return nil, err
-	}
-	kc, err := startController(h.binDir, "kustomize-controller", h.env.Kubeconfig, h.work, ns,
-		append([]string{"--artifact-cache-dir=" + filepath.Join(h.work, ns, "kustomize-cache")}, strings.Fields(kustomizeArgs)...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer kc.stop()
+	defer g.close()
+	ns, change, kc := g.ns, g.change, g.kc
 	profiled := kc.profile(ns)
 
 	// 1. First apply: create the Kustomizations, wait until every app is Ready.
@@ -324,6 +299,61 @@ func manyApps(ctx context.Context, h *harness) ([]result, error) {
 	kc.heapProfile(ns)
 	<-profiled
 	return []result{first, idle, base}, nil
+}
+
+// gitops is a run's setup on the kwok cluster, not measured: a fresh namespace, a monorepo of
+// apps served by source-controller through the Ready GitRepository "monorepo", and
+// kustomize-controller with -kustomize-args.
+type gitops struct {
+	ns      string
+	change  func(value string) error
+	src, kc *controller
+	// close stops the controllers and deletes the namespace.
+	close func()
+}
+
+func (h *harness) gitops(ctx context.Context, repo string, n int) (_ *gitops, err error) {
+	if err := h.startCluster(ctx); err != nil {
+		return nil, err
+	}
+	g := &gitops{}
+	var undo []func() // in reverse order
+	g.close = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	if g.ns, err = h.namespace(ctx); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { h.deleteNamespace(g.ns) })
+	url, change, err := h.monorepo(repo+"-"+g.ns, n)
+	if err != nil {
+		return nil, err
+	}
+	g.change = change
+	if g.src, err = startSource(h, g.ns); err != nil {
+		return nil, err
+	}
+	undo = append(undo, g.src.stop)
+	if err := h.env.Client.Create(ctx, gitRepo(g.ns, "monorepo", url)); err != nil {
+		return nil, err
+	}
+	if err := waitAll(ctx, h, &sourcev1.GitRepositoryList{}, g.ns, 1, 2*time.Minute, readyCount); err != nil {
+		return nil, err
+	}
+	g.kc, err = startController(h.binDir, "kustomize-controller", h.env.Kubeconfig, h.work, g.ns,
+		append([]string{"--artifact-cache-dir=" + filepath.Join(h.work, g.ns, "kustomize-cache")}, strings.Fields(kustomizeArgs)...)...)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, g.kc.stop)
+	return g, nil
 }
 
 func appKustomization(ns string, i int, interval time.Duration) *kustomizev1.Kustomization {

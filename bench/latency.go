@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,32 +31,12 @@ const (
 // Ready at the new revision; and drift → healed, from a kubectl scale or delete of an applied
 // object until it is restored.
 func latency(ctx context.Context, h *harness) ([]result, error) {
-	if err := h.startCluster(ctx); err != nil {
-		return nil, err
-	}
-	ns, err := h.namespace(ctx)
+	g, err := h.gitops(ctx, "latency", latencyApps)
 	if err != nil {
 		return nil, err
 	}
-	defer h.deleteNamespace(ns)
-	url, change, err := h.monorepo("latency-"+ns, latencyApps)
-	if err != nil {
-		return nil, err
-	}
-	src, err := startSource(h, ns)
-	if err != nil {
-		return nil, err
-	}
-	defer src.stop()
-	if err := h.env.Client.Create(ctx, gitRepo(ns, "monorepo", url)); err != nil {
-		return nil, err
-	}
-	kc, err := startController(h.binDir, "kustomize-controller", h.env.Kubeconfig, h.work, ns,
-		append([]string{"--artifact-cache-dir=" + filepath.Join(h.work, ns, "kustomize-cache")}, strings.Fields(kustomizeArgs)...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer kc.stop()
+	defer g.close()
+	ns, change, src, kc := g.ns, g.change, g.src, g.kc
 	for i := range latencyApps {
 		if err := h.env.Client.Create(ctx, appKustomization(ns, i, latencyInterval)); err != nil {
 			return nil, err
