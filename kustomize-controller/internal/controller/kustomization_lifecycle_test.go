@@ -121,15 +121,22 @@ func TestKustomizationOverlayPruneAndSelfHeal(t *testing.T) {
 	}
 }
 
-// With an interval of an hour, only the watch on the applied objects can undo drift in time.
-func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
-	ns := "drift-watch"
+// hourlyFrontend applies the production frontend in ns with an interval of an hour, so that
+// nothing periodic happens during a test.
+func hourlyFrontend(t *testing.T, ns, name string) {
+	t.Helper()
 	namespace(t, ns)
-	gitSource(t, "drift", artifacts.publish(t, "drift", "main@sha1:0001", frontend(ns)))
-	ks := kustomization(t, "frontend-drift", "drift", "./apps/frontend/overlays/production", func(k *kustomizev1.Kustomization) {
+	gitSource(t, name, artifacts.publish(t, name, "main@sha1:0001", frontend(ns)))
+	ks := kustomization(t, "frontend-"+name, name, "./apps/frontend/overlays/production", func(k *kustomizev1.Kustomization) {
 		k.Spec.Interval = metav1.Duration{Duration: time.Hour}
 	})
 	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+}
+
+// With an interval of an hour, only the watch on the applied objects can undo drift in time.
+func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
+	ns := "drift-watch"
+	hourlyFrontend(t, ns, "drift")
 
 	d, cm, svc := &appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.Service{}
 	exists(t, ns, "frontend", d)
@@ -171,12 +178,7 @@ func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
 // per drift correction gap (1s in these tests), not at every write.
 func TestKustomizationDriftFightIsThrottled(t *testing.T) {
 	ns := "drift-fight"
-	namespace(t, ns)
-	gitSource(t, "fight", artifacts.publish(t, "fight", "main@sha1:0001", frontend(ns)))
-	ks := kustomization(t, "frontend-fight", "fight", "./apps/frontend/overlays/production", func(k *kustomizev1.Kustomization) {
-		k.Spec.Interval = metav1.Duration{Duration: time.Hour}
-	})
-	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	hourlyFrontend(t, ns, "fight")
 
 	d := &appsv1.Deployment{}
 	corrections := -1 // the first look sees the applied 3 replicas
