@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
@@ -107,6 +110,9 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.wake = make(chan event.GenericEvent, 1024)
 	r.log = mgr.GetLogger().WithName("drift")
 	r.drifts = map[types.NamespacedName]driftCorrection{}
+	if err := crmetrics.Registry.Register(driftDetected); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+		return err
+	}
 	handlers := tracker.Handlers{Changed: r.wakeUp, FieldManager: r.FieldManager}
 	if r.WatchDrift {
 		handlers.Drifted = r.drifted
@@ -149,6 +155,11 @@ func (r *KustomizationReconciler) drifted(d tracker.Drift) {
 	if !r.expected(d) {
 		return
 	}
+	cause := "changed"
+	if d.Deleted {
+		cause = "deleted"
+	}
+	driftDetected.WithLabelValues(d.Owner.Name, d.Owner.Namespace, cause).Inc()
 	now := time.Now()
 	r.driftMu.Lock()
 	c := r.drifts[d.Owner]
@@ -174,6 +185,13 @@ func (r *KustomizationReconciler) drifted(d tracker.Drift) {
 	r.log.Info("drift detected, correcting", "kustomization", d.Owner.String(), "object", d.String(), "after", at.Sub(now).Round(time.Millisecond).String())
 	time.AfterFunc(at.Sub(now), func() { r.wakeUp(d.Owner) })
 }
+
+// driftDetected counts the drift the watch saw, by Kustomization and cause (an applied object
+// "deleted", or "changed" by another writer): a steady rise names a writer fighting Git.
+var driftDetected = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "driftless_kustomize_drift_detected_total",
+	Help: "Drift of applied objects seen by the watch, by Kustomization and cause (deleted, changed).",
+}, []string{"name", "namespace", "cause"})
 
 // driftCorrection is the state of a Kustomization's drift corrections.
 type driftCorrection struct {
@@ -294,6 +312,7 @@ func (r *KustomizationReconciler) forget(key types.NamespacedName) {
 	r.driftMu.Lock()
 	delete(r.drifts, key)
 	r.driftMu.Unlock()
+	driftDetected.DeletePartialMatch(prometheus.Labels{"name": key.Name, "namespace": key.Namespace})
 	r.pruning.Delete(key)
 	r.tracker.Interest(key, false)
 }

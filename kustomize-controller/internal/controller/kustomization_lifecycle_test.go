@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -123,20 +124,20 @@ func TestKustomizationOverlayPruneAndSelfHeal(t *testing.T) {
 
 // hourlyFrontend applies the production frontend in ns with an interval of an hour, so that
 // nothing periodic happens during a test.
-func hourlyFrontend(t *testing.T, ns, name string) {
+func hourlyFrontend(t *testing.T, ns, name string) *kustomizev1.Kustomization {
 	t.Helper()
 	namespace(t, ns)
 	gitSource(t, name, artifacts.publish(t, name, "main@sha1:0001", frontend(ns)))
 	ks := kustomization(t, "frontend-"+name, name, "./apps/frontend/overlays/production", func(k *kustomizev1.Kustomization) {
 		k.Spec.Interval = metav1.Duration{Duration: time.Hour}
 	})
-	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	return waitKS(t, ks, appliedRevision("main@sha1:0001"))
 }
 
 // With an interval of an hour, only the watch on the applied objects can undo drift in time.
 func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
 	ns := "drift-watch"
-	hourlyFrontend(t, ns, "drift")
+	ks := hourlyFrontend(t, ns, "drift")
 
 	d, cm, svc := &appsv1.Deployment{}, &corev1.ConfigMap{}, &corev1.Service{}
 	exists(t, ns, "frontend", d)
@@ -171,6 +172,13 @@ func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
 	})
 	if cm.Annotations["team"] != "web" {
 		t.Errorf("an annotation Git does not set was removed: %v", cm.Annotations)
+	}
+	// Operators see it in the metrics: two objects changed by other writers, one deleted; the
+	// annotation and the controller's own writes are not counted.
+	changed := testutil.ToFloat64(driftDetected.WithLabelValues(ks.Name, ks.Namespace, "changed"))
+	deleted := testutil.ToFloat64(driftDetected.WithLabelValues(ks.Name, ks.Namespace, "deleted"))
+	if changed != 2 || deleted != 1 {
+		t.Errorf("driftless_kustomize_drift_detected_total: changed %v, deleted %v", changed, deleted)
 	}
 }
 
