@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,7 +69,7 @@ type KustomizationReconciler struct {
 	Concurrent                   int
 
 	// WatchDrift corrects drift as soon as the tracker sees it, instead of at the next
-	// interval: at most once per DriftCorrectionGap for one Kustomization.
+	// interval: at most once per DriftCorrectionGap for one object.
 	WatchDrift         bool
 	DriftCorrectionGap time.Duration
 
@@ -171,7 +172,7 @@ func (r *KustomizationReconciler) drifted(d tracker.Drift) {
 		c.last = map[string]time.Time{}
 	}
 	at := now
-	id := d.GVK.Kind + "/" + d.Object.String()
+	id := driftID(d)
 	for o, t := range c.last {
 		if t.Add(r.DriftCorrectionGap).Before(now) {
 			delete(c.last, o)
@@ -197,7 +198,7 @@ var driftDetected = prometheus.NewCounterVec(prometheus.CounterOpts{
 type driftCorrection struct {
 	// pending is set from a drift until the next reconcile starts.
 	pending bool
-	// last is when each object that drifted recently was corrected, by kind/namespace/name.
+	// last is when each object that drifted recently was corrected, by inventory id.
 	last map[string]time.Time
 }
 
@@ -228,9 +229,13 @@ func (r *KustomizationReconciler) expected(d tracker.Drift) bool {
 	if !ok {
 		return false
 	}
-	id := d.Object.Namespace + "_" + d.Object.Name + "_" + d.GVK.Group + "_" + d.GVK.Kind
-	_, ok = v.(*memo).objects[id]
+	_, ok = v.(*memo).objects[driftID(d)]
 	return ok
+}
+
+// driftID is the inventory id of the object that drifted.
+func driftID(d tracker.Drift) string {
+	return inventoryID(object.ObjMetadata{Namespace: d.Object.Namespace, Name: d.Object.Name, GroupKind: d.GVK.GroupKind()})
 }
 
 // Reconcile makes the cluster match one Kustomization's build.
