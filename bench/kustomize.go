@@ -229,11 +229,11 @@ func manyApps(ctx context.Context, h *harness) ([]result, error) {
 		"machine CPU busy (%)":         machineCPU().busySince(cpuBefore),
 		"deployments available at (s)": (<-rolledOut).Round(100 * time.Millisecond).Seconds(),
 	}
-	if kustomizeArgs != "" {
-		first.Note = " (" + kustomizeArgs + ")"
-	}
 	first.Scenario = "kustomize-first-apply-" + size()
-	first.Note = fmt.Sprintf("%d Kustomizations × %d objects (wait, prune) on kwok, created to all Ready%s", apps, objects, first.Note)
+	first.Note = fmt.Sprintf("%d Kustomizations × %d objects (wait, prune) on kwok, created to all Ready", apps, objects)
+	if kustomizeArgs != "" {
+		first.Note += " (" + kustomizeArgs + ")"
+	}
 
 	// 2. No change: one round of periodic reconciles, counted by the controller's metrics.
 	before, err = kc.usage()

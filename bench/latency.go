@@ -44,12 +44,12 @@ func latency(ctx context.Context, h *harness) ([]result, error) {
 	}
 	revision := ""
 	setup := time.Now()
-	defer func() { debugf("latency: apps Ready in %s", time.Since(setup).Round(time.Millisecond)) }()
 	if err := waitAll(ctx, h, &kustomizev1.KustomizationList{}, ns, latencyApps, 5*time.Minute, func(l *kustomizev1.KustomizationList) int {
 		return readyAt(l, &revision)
 	}); err != nil {
 		return nil, fmt.Errorf("%w (controller log: %s)", err, kc.logPath)
 	}
+	debugf("latency: apps Ready in %s", time.Since(setup).Round(time.Millisecond))
 
 	// 1. Push → applied.
 	kcBefore, err := kc.usage()
@@ -189,6 +189,7 @@ func poll(ctx context.Context, timeout time.Duration, done func() (bool, error))
 	}
 }
 
+// medianOf is the middle value of v (the upper one of an even count).
 func medianOf(v []float64) float64 {
 	s := slices.Sorted(slices.Values(v))
 	return s[len(s)/2]

@@ -158,8 +158,7 @@ func median(samples []result) result {
 		for i, s := range samples {
 			vals[i] = get(s)
 		}
-		sort.Float64s(vals)
-		return vals[len(vals)/2]
+		return medianOf(vals)
 	}
 	m := samples[0]
 	m.WallSec = pick(func(r result) float64 { return r.WallSec })
