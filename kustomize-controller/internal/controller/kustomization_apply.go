@@ -216,6 +216,17 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 		}
 	}
 
+	// What the tracker shows of the objects the resource manager is about to compare. An
+	// object it finds unchanged is remembered as seen only if the tracker still shows the same
+	// write history afterwards: a write that lands between the manager's read and the end of
+	// the apply was not compared, and must be verified next time.
+	seen := make(map[string]string, len(managed))
+	for _, o := range managed {
+		if live, known := r.tracker.Get(o.GroupVersionKind(), client.ObjectKeyFromObject(o)); known && live != nil {
+			seen[inventoryID(object.UnstructuredToObjMetadata(o))] = tracker.Fingerprint(live)
+		}
+	}
+
 	opts := r.applyOptions(obj)
 	changeSet := ssa.NewChangeSet()
 	if len(managed) > 0 {
@@ -244,6 +255,9 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 		}
 	}
 	changeSet.Append(skipped)
+	if r.afterApply != nil {
+		r.afterApply(client.ObjectKeyFromObject(obj))
+	}
 
 	for _, e := range changeSet.Entries {
 		id := inventoryID(e.ObjMetadata)
@@ -260,9 +274,9 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 			// Applied directly: the API server's answer is the object as it now is.
 			m.fingerprint = fp
 		case e.Action == ssa.UnchangedAction:
-			// Found equal by a dry-run: the object is as the tracker shows it.
-			if live, known := r.tracker.Get(m.gvk, m.key); known && live != nil {
-				m.fingerprint = tracker.Fingerprint(live)
+			// Found equal by a dry-run, and nobody wrote to it while the apply ran.
+			if live, known := r.tracker.Get(m.gvk, m.key); known && live != nil && seen[id] != "" && tracker.Fingerprint(live) == seen[id] {
+				m.fingerprint = seen[id]
 			}
 		}
 		// Otherwise just written by the resource manager, whose answer is not returned: it

@@ -73,6 +73,10 @@ type KustomizationReconciler struct {
 	WatchDrift         bool
 	DriftCorrectionGap time.Duration
 
+	// afterApply, set by tests, runs after the objects were applied and before the outcome
+	// is recorded.
+	afterApply func(key types.NamespacedName)
+
 	tracker  *tracker.Tracker
 	wake     chan event.GenericEvent
 	log      logr.Logger

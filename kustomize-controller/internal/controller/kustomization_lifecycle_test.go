@@ -1,8 +1,10 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,9 +13,12 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 )
@@ -180,6 +185,55 @@ func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
 	if changed != 2 || deleted != 1 {
 		t.Errorf("driftless_kustomize_drift_detected_total: changed %v, deleted %v", changed, deleted)
 	}
+}
+
+// A write that lands during an apply, after the resource manager compared the object, is not
+// mistaken for the state the apply verified: the reconcile that the drift starts corrects it.
+func TestKustomizationDriftDuringApplyIsCorrected(t *testing.T) {
+	ns := "drift-during-apply"
+	ks := hourlyFrontend(t, ns, "during")
+	cm := &corev1.ConfigMap{}
+	exists(t, ns, "frontend", cm)
+	cmKind := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+	seen := func() string {
+		live, _ := reconciler.tracker.Get(cmKind, client.ObjectKeyFromObject(cm))
+		if live == nil {
+			return ""
+		}
+		return tracker.Fingerprint(live)
+	}
+	var once sync.Once
+	edited := make(chan struct{})
+	afterApply.Store(client.ObjectKeyFromObject(ks), func() {
+		once.Do(func() {
+			defer close(edited)
+			before := seen()
+			edit := client.RawPatch(types.MergePatchType, []byte(`{"data":{"value":"edited"}}`))
+			if err := env.Client.Patch(context.Background(), cm.DeepCopy(), edit, client.FieldOwner("kubectl-edit")); err != nil {
+				t.Error(err)
+				return
+			}
+			// The tracker shows the edit before the apply's outcome is recorded.
+			for deadline := time.Now().Add(10 * time.Second); seen() == before && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	})
+	t.Cleanup(func() { afterApply.Delete(client.ObjectKeyFromObject(ks)) })
+
+	// A manual request compares every object with the API server.
+	requestReconcile(t, ks, "during")
+	select {
+	case <-edited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the requested reconcile did not apply")
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if exists(t, ns, "frontend", cm); cm.Data["value"] != "base" {
+			return fmt.Errorf("configmap value %q", cm.Data["value"])
+		}
+		return nil
+	})
 }
 
 // A writer that keeps taking a field over (an HPA against replicas in Git) is answered once

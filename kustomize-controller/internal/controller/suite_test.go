@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
@@ -36,6 +37,11 @@ const maxArtifactBytes = 64 << 20
 var (
 	env       *testenv.Environment
 	artifacts *artifactServer
+	// reconciler is the suite's kustomize-controller.
+	reconciler *KustomizationReconciler
+	// afterApply holds, by Kustomization, what a test does between the apply and the
+	// recording of its outcome.
+	afterApply sync.Map // types.NamespacedName → func()
 )
 
 func TestMain(m *testing.M) {
@@ -72,7 +78,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := (&KustomizationReconciler{
+	reconciler = &KustomizationReconciler{
 		Client:             mgr.GetClient(),
 		Events:             events.NewRecorder(mgr.GetEventRecorderFor("kustomize-controller"), env.Scheme, "kustomize-controller", nil, logr.Discard()),
 		Artifacts:          cache,
@@ -82,7 +88,13 @@ func run(m *testing.M) (int, error) {
 		Concurrent:         4,
 		WatchDrift:         true,
 		DriftCorrectionGap: time.Second,
-	}).SetupWithManager(mgr); err != nil {
+		afterApply: func(key types.NamespacedName) {
+			if f, ok := afterApply.Load(key); ok {
+				f.(func())()
+			}
+		},
+	}
+	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
