@@ -104,6 +104,8 @@ func inventoryID(m object.ObjMetadata) string {
 func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact, resources *ssa.ResourceManager) (changed bool, err error) {
 	key := client.ObjectKeyFromObject(obj)
 	defer r.pruning.Delete(key) // after the next memo is stored: see deleteInventory
+	r.applying.Store(key, struct{}{})
+	defer r.applying.Delete(key) // likewise: see expected
 	bk := buildKey(a, obj)
 	var last *memo
 	if v, ok := r.memos.Load(key); ok {

@@ -83,6 +83,7 @@ type KustomizationReconciler struct {
 	driftMu  sync.Mutex
 	drifts   map[types.NamespacedName]driftCorrection
 	pruning  sync.Map // types.NamespacedName → struct{}, while the Kustomization deletes objects
+	applying sync.Map // types.NamespacedName → struct{}, while the Kustomization applies
 	managers sync.Map // service account ("" = the controller's own identity) → *ssa.ResourceManager
 	memos    sync.Map // types.NamespacedName → *memo
 	waits    sync.Map // types.NamespacedName → *healthWait
@@ -219,7 +220,8 @@ func (r *KustomizationReconciler) reconcileStarted(key types.NamespacedName) {
 
 // expected reports whether the object is one its owner wants as applied: it is in the last
 // apply, and, when deleted, the owner is not pruning. Before a Kustomization's first apply
-// (after a restart) nothing is expected: that apply verifies every object anyway. A
+// is remembered (it is new, or the controller restarted), that apply verifies every object
+// anyway: only drift while it runs, which may follow the verification, is expected. A
 // suspended Kustomization expects nothing.
 func (r *KustomizationReconciler) expected(d tracker.Drift) bool {
 	if _, ok := r.pruning.Load(d.Owner); ok && d.Deleted {
@@ -231,7 +233,8 @@ func (r *KustomizationReconciler) expected(d tracker.Drift) bool {
 	}
 	v, ok := r.memos.Load(d.Owner)
 	if !ok {
-		return false
+		_, applying := r.applying.Load(d.Owner)
+		return applying
 	}
 	_, ok = v.(*memo).objects[driftID(d)]
 	return ok

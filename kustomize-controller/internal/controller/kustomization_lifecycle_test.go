@@ -192,11 +192,24 @@ func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
 func TestKustomizationDriftDuringApplyIsCorrected(t *testing.T) {
 	ns := "drift-during-apply"
 	ks := hourlyFrontend(t, ns, "during")
+	edited := editDuringApply(t, client.ObjectKeyFromObject(ks), ns)
+	// A manual request compares every object with the API server.
+	requestReconcile(t, ks, "during")
+	waitEdited(t, edited)
+	testenv.Eventually(t, 20*time.Second, func() error {
+		return configValue(t, ns, "base")
+	})
+}
+
+// editDuringApply makes the next apply of the Kustomization key be followed, before its
+// outcome is recorded, by an edit of the frontend ConfigMap in ns that the tracker has seen.
+// The returned channel is closed after the edit.
+func editDuringApply(t *testing.T, key types.NamespacedName, ns string) <-chan struct{} {
+	t.Helper()
 	cm := &corev1.ConfigMap{}
-	exists(t, ns, "frontend", cm)
-	cmKind := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+	cm.Name, cm.Namespace = "frontend", ns
 	seen := func() string {
-		live, _ := reconciler.tracker.Get(cmKind, client.ObjectKeyFromObject(cm))
+		live, _ := reconciler.tracker.Get(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, client.ObjectKeyFromObject(cm))
 		if live == nil {
 			return ""
 		}
@@ -204,7 +217,7 @@ func TestKustomizationDriftDuringApplyIsCorrected(t *testing.T) {
 	}
 	var once sync.Once
 	edited := make(chan struct{})
-	afterApply.Store(client.ObjectKeyFromObject(ks), func() {
+	afterApply.Store(key, func() {
 		once.Do(func() {
 			defer close(edited)
 			before := seen()
@@ -213,26 +226,46 @@ func TestKustomizationDriftDuringApplyIsCorrected(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			// The tracker shows the edit before the apply's outcome is recorded.
 			for deadline := time.Now().Add(10 * time.Second); seen() == before && time.Now().Before(deadline); {
 				time.Sleep(10 * time.Millisecond)
 			}
 		})
 	})
-	t.Cleanup(func() { afterApply.Delete(client.ObjectKeyFromObject(ks)) })
+	t.Cleanup(func() { afterApply.Delete(key) })
+	return edited
+}
 
-	// A manual request compares every object with the API server.
-	requestReconcile(t, ks, "during")
+func configValue(t *testing.T, ns, want string) error {
+	cm := &corev1.ConfigMap{}
+	if !exists(t, ns, "frontend", cm) {
+		return fmt.Errorf("configmap frontend not found")
+	}
+	if cm.Data["value"] != want {
+		return fmt.Errorf("configmap value %q", cm.Data["value"])
+	}
+	return nil
+}
+
+func waitEdited(t *testing.T, edited <-chan struct{}) {
+	t.Helper()
 	select {
 	case <-edited:
 	case <-time.After(20 * time.Second):
-		t.Fatal("the requested reconcile did not apply")
+		t.Fatal("the Kustomization was not applied")
 	}
+}
+
+// Drift during a Kustomization's first apply, before there is a last apply to compare with,
+// is corrected too.
+func TestKustomizationDriftDuringFirstApplyIsCorrected(t *testing.T) {
+	ns := "drift-first-apply"
+	namespace(t, ns)
+	gitSource(t, "first", artifacts.publish(t, "first", "main@sha1:0001", frontend(ns)))
+	edited := editDuringApply(t, types.NamespacedName{Namespace: "default", Name: "frontend-first"}, ns)
+	kustomization(t, "frontend-first", "first", "./apps/frontend/overlays/production")
+	waitEdited(t, edited)
 	testenv.Eventually(t, 20*time.Second, func() error {
-		if exists(t, ns, "frontend", cm); cm.Data["value"] != "base" {
-			return fmt.Errorf("configmap value %q", cm.Data["value"])
-		}
-		return nil
+		return configValue(t, ns, "base")
 	})
 }
 
