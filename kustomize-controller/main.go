@@ -20,6 +20,10 @@ import (
 
 const controllerName = "kustomize-controller"
 
+// strictSubstitutionsGate makes an undefined postBuild variable without a default an error
+// instead of an empty string (on by default, as in Flux 2.7).
+const strictSubstitutionsGate = "StrictPostBuildSubstitutions"
+
 func main() {
 	opts := app.NewOptions(controllerName, 4)
 	httpRetry := pflag.Int("http-retry", 9, "The maximum number of retries when downloading artifacts.")
@@ -28,6 +32,7 @@ func main() {
 	watchDrift := pflag.Bool("watch-drift", true, "Correct drift as soon as an applied object is deleted or another writer takes over an applied field, instead of at the next interval.")
 	driftGap := pflag.Duration("drift-correction-gap", 2*time.Second, "The shortest time between two drift corrections of one Kustomization triggered by --watch-drift, so that a writer fighting over a field costs one apply per gap.")
 	cacheDir := pflag.String("artifact-cache-dir", filepath.Join(os.TempDir(), controllerName, "artifacts"), "Where extracted artifacts are kept, one read-only tree per revision shared by its Kustomizations.")
+	opts.FeatureGates.Register(strictSubstitutionsGate, true)
 	if err := app.ParseFlags(opts, pflag.CommandLine, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -50,6 +55,7 @@ func main() {
 			OverrideManagers:      *overrideManagers,
 			ConcurrentSSA:         *concurrentSSA,
 			WatchDrift:            *watchDrift,
+			StrictSubstitutions:   opts.FeatureGates.Enabled(strictSubstitutionsGate),
 			DriftCorrectionGap:    *driftGap,
 			NoCrossNamespaceRefs:  rt.Options.NoCrossNamespaceRefs,
 			DefaultServiceAccount: rt.Options.DefaultServiceAccount,

@@ -39,6 +39,15 @@ const (
 	DecryptionProviderSOPS = "sops"
 )
 
+// spec.postBuild.substituteStrategy values.
+const (
+	// SubstituteWithVariables substitutes only when at least one variable is defined.
+	SubstituteWithVariables = "WithVariables"
+	// SubstituteAlways substitutes even without variables: escapes are unescaped and, in
+	// strict mode, undefined variables are errors.
+	SubstituteAlways = "Always"
+)
+
 // KustomizationSpec describes what to build from a source and how to apply it.
 type KustomizationSpec struct {
 	// CommonMetadata adds labels and annotations to every applied object.
@@ -198,6 +207,12 @@ type PostBuild struct {
 	// SubstituteFrom reads variables from ConfigMaps and Secrets, in order; Substitute wins.
 	// +optional
 	SubstituteFrom []SubstituteReference `json:"substituteFrom,omitempty"`
+
+	// SubstituteStrategy is WithVariables (the default: manifests are left as built when no
+	// variable is defined) or Always.
+	// +kubebuilder:validation:Enum=WithVariables;Always
+	// +optional
+	SubstituteStrategy string `json:"substituteStrategy,omitempty"`
 }
 
 // SubstituteReference names a ConfigMap or Secret holding substitution variables.

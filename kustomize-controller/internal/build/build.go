@@ -35,6 +35,8 @@ type Options struct {
 	Components              []string
 	IgnoreMissingComponents bool
 	CommonMetadata          *kustomizev1.CommonMetadata
+	// PostBuild, when set, substitutes variables in the built objects.
+	PostBuild *Substitution
 
 	// Name and Namespace of the Kustomization, set as owner labels on every object.
 	Name, Namespace string
@@ -49,6 +51,11 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 	rel := path.Clean("/" + filepath.ToSlash(o.Path))
 	if clean := path.Clean(filepath.ToSlash(o.Path)); clean == ".." || strings.HasPrefix(clean, "../") || path.IsAbs(o.Path) {
 		return nil, fmt.Errorf("%w: spec.path '%s' leaves the artifact root", ErrInvalidPath, o.Path)
+	}
+	if o.PostBuild.enabled() {
+		if err := o.PostBuild.validate(); err != nil {
+			return nil, err
+		}
 	}
 	fsys, err := newConfinedFS(o.Root)
 	if err != nil {
@@ -91,6 +98,11 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(data); err != nil {
 			return nil, fmt.Errorf("decoding %s: %w", r.CurId(), err)
+		}
+		if o.PostBuild.enabled() {
+			if err := o.PostBuild.apply(u); err != nil {
+				return nil, err
+			}
 		}
 		labels := u.GetLabels()
 		if labels == nil {

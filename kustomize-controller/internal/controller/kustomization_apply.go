@@ -77,11 +77,17 @@ func requested(obj *kustomizev1.Kustomization) bool {
 	return ok && v != obj.Status.LastHandledReconcileAt
 }
 
-func buildKey(a *meta.Artifact, obj *kustomizev1.Kustomization) string {
+// buildKey identifies what a build depends on: the artifact, the spec and the substitution
+// variables read from ConfigMaps and Secrets (kept only as part of a hash).
+func buildKey(a *meta.Artifact, obj *kustomizev1.Kustomization, postBuild *build.Substitution) string {
 	spec, _ := json.Marshal(obj.Spec)
 	h := sha256.New()
 	h.Write([]byte(a.Digest + "\x00" + a.Revision + "\x00"))
 	h.Write(spec)
+	if postBuild != nil {
+		vars, _ := json.Marshal(postBuild) // map keys are sorted: the encoding is deterministic
+		h.Write(vars)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -106,7 +112,6 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 	defer r.pruning.Delete(key) // after the next memo is stored: see deleteInventory
 	r.applying.Store(key, struct{}{})
 	defer r.applying.Delete(key) // likewise: see expected
-	bk := buildKey(a, obj)
 	var last *memo
 	if v, ok := r.memos.Load(key); ok {
 		last = v.(*memo)
@@ -114,6 +119,12 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 	if last != nil {
 		obj.Status.Inventory = last.inventory.DeepCopy()
 	}
+	postBuild, err := r.postBuild(ctx, obj)
+	if err != nil {
+		conditions.MarkFalse(obj, meta.ReadyCondition, meta.BuildFailedReason, "%s", err.Error())
+		return false, err
+	}
+	bk := buildKey(a, obj, postBuild)
 	if requested(obj) {
 		last = nil // a manual request verifies every object with the API server
 	}
@@ -135,8 +146,8 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 		TargetNamespace: obj.Spec.TargetNamespace, NamePrefix: obj.Spec.NamePrefix, NameSuffix: obj.Spec.NameSuffix,
 		Patches: obj.Spec.Patches, Images: obj.Spec.Images,
 		Components: obj.Spec.Components, IgnoreMissingComponents: obj.Spec.IgnoreMissingComponents,
-		CommonMetadata: obj.Spec.CommonMetadata,
-		Name:           obj.Name, Namespace: obj.Namespace,
+		CommonMetadata: obj.Spec.CommonMetadata, PostBuild: postBuild,
+		Name: obj.Name, Namespace: obj.Namespace,
 	})
 	if err != nil {
 		conditions.MarkFalse(obj, meta.ReadyCondition, meta.BuildFailedReason, "%s", err.Error())

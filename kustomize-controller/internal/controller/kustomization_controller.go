@@ -60,6 +60,10 @@ type KustomizationReconciler struct {
 	// ConcurrentSSA is how many objects of one Kustomization are dry-run at once.
 	ConcurrentSSA int
 
+	// StrictSubstitutions makes a postBuild variable that is not defined and has no default
+	// an error (the StrictPostBuildSubstitutions feature gate).
+	StrictSubstitutions bool
+
 	NoCrossNamespaceRefs  bool
 	DefaultServiceAccount string
 

@@ -79,15 +79,16 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	reconciler = &KustomizationReconciler{
-		Client:             mgr.GetClient(),
-		Events:             events.NewRecorder(mgr.GetEventRecorderFor("kustomize-controller"), env.Scheme, "kustomize-controller", nil, logr.Discard()),
-		Artifacts:          cache,
-		MinRetryDelay:      100 * time.Millisecond,
-		MaxRetryDelay:      2 * time.Second,
-		RequeueDependency:  500 * time.Millisecond,
-		Concurrent:         4,
-		WatchDrift:         true,
-		DriftCorrectionGap: time.Second,
+		Client:              mgr.GetClient(),
+		Events:              events.NewRecorder(mgr.GetEventRecorderFor("kustomize-controller"), env.Scheme, "kustomize-controller", nil, logr.Discard()),
+		Artifacts:           cache,
+		MinRetryDelay:       100 * time.Millisecond,
+		MaxRetryDelay:       2 * time.Second,
+		RequeueDependency:   500 * time.Millisecond,
+		Concurrent:          4,
+		WatchDrift:          true,
+		StrictSubstitutions: true,
+		DriftCorrectionGap:  time.Second,
 		afterApply: func(key types.NamespacedName) {
 			if f, ok := afterApply.Load(key); ok {
 				f.(func())()
