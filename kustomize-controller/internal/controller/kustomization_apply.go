@@ -30,7 +30,7 @@ import (
 // memo is what the controller remembers of a Kustomization's last apply, so that a reconcile
 // where nothing changed does no work: not a download, not a build, not an API request.
 type memo struct {
-	// buildKey identifies the build's inputs: the artifact digest and the spec.
+	// buildKey identifies the build's inputs: the artifact, the spec and the variables.
 	buildKey string
 	// objects are the applied objects, by inventory id.
 	objects map[string]memoObject
@@ -75,6 +75,21 @@ const trackerSyncTimeout = 5 * time.Second
 func requested(obj *kustomizev1.Kustomization) bool {
 	v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations())
 	return ok && v != obj.Status.LastHandledReconcileAt
+}
+
+// refuseEncrypted fails on an object that is still SOPS-encrypted: its ciphertext must never
+// reach the cluster as if it were the value.
+func refuseEncrypted(objects []*unstructured.Unstructured) error {
+	for _, o := range objects {
+		if m, ok := o.Object["sops"].(map[string]any); ok && m["mac"] != nil {
+			ref := o.GetName()
+			if ns := o.GetNamespace(); ns != "" {
+				ref = ns + "/" + ref
+			}
+			return fmt.Errorf("%s/%s is encrypted with SOPS, which Driftless cannot decrypt yet (spec.decryption); nothing was applied", o.GetKind(), ref)
+		}
+	}
+	return nil
 }
 
 // buildKey identifies what a build depends on: the artifact, the spec and the substitution
@@ -149,6 +164,9 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 		CommonMetadata: obj.Spec.CommonMetadata, PostBuild: postBuild,
 		Name: obj.Name, Namespace: obj.Namespace,
 	})
+	if err == nil {
+		err = refuseEncrypted(objects)
+	}
 	if err != nil {
 		conditions.MarkFalse(obj, meta.ReadyCondition, meta.BuildFailedReason, "%s", err.Error())
 		return false, err

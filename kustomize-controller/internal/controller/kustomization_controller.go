@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
@@ -278,6 +279,13 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, nil
 	}
 
+	if obj.Spec.KubeConfig != nil {
+		// Applying to this cluster what was meant for another would be worse than nothing.
+		msg := "spec.kubeConfig: applying to a remote cluster is not supported yet; nothing was applied"
+		conditions.MarkStalled(obj, meta.ReconciliationFailedReason, "%s", msg)
+		conditions.MarkFalse(obj, meta.ReadyCondition, meta.ReconciliationFailedReason, "%s", msg)
+		return ctrl.Result{}, reconcile.TerminalError(errors.New(msg))
+	}
 	src, err := r.reconcileSource(ctx, obj)
 	if err != nil {
 		return ctrl.Result{}, err
