@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	"github.com/fluxcd/cli-utils/pkg/object"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -168,6 +169,11 @@ func (r *KustomizationReconciler) succeeded(obj *kustomizev1.Kustomization, a *m
 // will wake the Kustomization (it is in the tracker and carries the owner labels).
 func (r *KustomizationReconciler) health(ctx context.Context, obj *kustomizev1.Kustomization, t healthTarget) (st status.Status, msg string, watched bool, err error) {
 	live, known := r.tracker.Get(t.gvk, t.key)
+	if live == nil && known && !applied(obj, t) {
+		// The tracker only sees the objects this controller applied: another tool's object
+		// is read from the API server.
+		known = false
+	}
 	var u *unstructured.Unstructured
 	switch o := live.(type) {
 	case *unstructured.Unstructured:
@@ -246,4 +252,18 @@ func evalHealthExprs(e *kustomize.CustomHealthCheck, u *unstructured.Unstructure
 		}
 	}
 	return status.InProgressStatus, nil
+}
+
+// applied reports whether the target is one of the objects of the Kustomization's last apply.
+func applied(obj *kustomizev1.Kustomization, t healthTarget) bool {
+	if obj.Status.Inventory == nil {
+		return false
+	}
+	id := inventoryID(object.ObjMetadata{Namespace: t.key.Namespace, Name: t.key.Name, GroupKind: t.gvk.GroupKind()})
+	for _, e := range obj.Status.Inventory.Entries {
+		if e.ID == id {
+			return true
+		}
+	}
+	return false
 }

@@ -91,8 +91,11 @@ func TestKustomizationHealthCheckTimesOut(t *testing.T) {
 func TestKustomizationHealthCheckExprs(t *testing.T) {
 	ns := "health-cel"
 	namespace(t, ns)
-	// A ConfigMap stands in for a custom kind: its data says whether it is ready.
-	gitSource(t, "health-cel", artifacts.publish(t, "health-cel", "main@sha1:0001", map[string]string{"cm.yaml": configMap("gate", ns, "pending")}))
+	// A Secret that another tool creates stands in for a custom kind: its data says whether
+	// it is ready. The Kustomization applies a Secret of its own too, so that the tracker
+	// watches Secrets (its own only): the gate must still be read from the API server.
+	own := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: own\n  namespace: " + ns + "\nstringData:\n  k: v\n"
+	gitSource(t, "health-cel", artifacts.publish(t, "health-cel", "main@sha1:0001", map[string]string{"cm.yaml": configMap("gate", ns, "pending"), "own.yaml": own}))
 	ks := kustomization(t, "health-cel", "health-cel", "./", func(k *kustomizev1.Kustomization) {
 		k.Spec.Interval = metav1.Duration{Duration: time.Second}
 		k.Spec.HealthChecks = []meta.NamespacedObjectKindReference{{APIVersion: "v1", Kind: "Secret", Name: "gate", Namespace: ns}}
