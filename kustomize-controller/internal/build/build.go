@@ -35,11 +35,23 @@ type Options struct {
 	Components              []string
 	IgnoreMissingComponents bool
 	CommonMetadata          *kustomizev1.CommonMetadata
+	// Decrypt, when set, decrypts SOPS-encrypted files as the build reads them, and built
+	// objects that are still encrypted. Without it, an encrypted object fails the build.
+	Decrypt Decryptor
 	// PostBuild, when set, substitutes variables in the built objects.
 	PostBuild *Substitution
 
 	// Name and Namespace of the Kustomization, set as owner labels on every object.
 	Name, Namespace string
+}
+
+// Decryptor decrypts SOPS-encrypted documents; what is not one is returned as it is.
+type Decryptor interface {
+	// File decrypts a file of the artifact (path relative to its root) in the format its
+	// extension names.
+	File(path string, data []byte) ([]byte, error)
+	// Object decrypts a built object, as JSON; name names it in errors.
+	Object(name string, data []byte) ([]byte, error)
 }
 
 // ErrInvalidPath marks a spec.path that leaves the artifact or does not exist.
@@ -61,6 +73,7 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
+	fsys.decrypt = o.Decrypt
 	dir, err := fsys.confine(filepath.Join(fsys.root, filepath.FromSlash(rel)))
 	if err != nil {
 		return nil, err
@@ -82,6 +95,9 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 	opts.LoadRestrictions = types.LoadRestrictionsNone // the file system confines reads to the root
 	opts.PluginConfig = types.DisabledPluginConfig()
 	resources, err := krusty.MakeKustomizer(opts).Run(fsys, target)
+	if err != nil && fsys.decryptErr != nil {
+		return nil, fsys.decryptErr
+	}
 	if err != nil {
 		// Show paths relative to the artifact, not the controller's directories.
 		msg := strings.ReplaceAll(err.Error(), fsys.root+string(os.PathSeparator), "")
@@ -95,9 +111,18 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 		if err != nil {
 			return nil, err
 		}
+		if o.Decrypt != nil {
+			if data, err = o.Decrypt.Object(resourceName(r.GetKind(), r.GetNamespace(), r.GetName()), data); err != nil {
+				return nil, err
+			}
+		}
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(data); err != nil {
 			return nil, fmt.Errorf("decoding %s: %w", r.CurId(), err)
+		}
+		if encrypted(u) {
+			// Its ciphertext must never reach the cluster as if it were the value.
+			return nil, fmt.Errorf("%s is encrypted with SOPS and spec.decryption is not set", objectName(u))
 		}
 		if o.PostBuild.enabled() {
 			if err := o.PostBuild.apply(u); err != nil {
@@ -230,4 +255,11 @@ func writeKustomization(fsys *confinedFS, dir string, k *types.Kustomization) er
 
 func resIDSelector(s *kustomize.Selector) resid.ResId {
 	return resid.ResId{Gvk: resid.Gvk{Group: s.Group, Version: s.Version, Kind: s.Kind}, Name: s.Name, Namespace: s.Namespace}
+}
+
+// encrypted reports whether u is a SOPS-encrypted document: it carries sops metadata with a
+// message authentication code.
+func encrypted(u *unstructured.Unstructured) bool {
+	m, ok := u.Object["sops"].(map[string]any)
+	return ok && m["mac"] != nil
 }

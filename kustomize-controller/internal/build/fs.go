@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,10 @@ type confinedFS struct {
 	overlay string
 	disk    filesys.FileSystem
 	mem     filesys.FileSystem
+	// decrypt, when set, decrypts the files read from disk; the plaintext stays in memory.
+	decrypt Decryptor
+	// decryptErr is the first decryption failure, which kustomize's error buries.
+	decryptErr error
 }
 
 func newConfinedFS(root string) (*confinedFS, error) {
@@ -106,6 +111,11 @@ func (c *confinedFS) Open(path string) (filesys.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.decrypt != nil && !c.mem.Exists(p) && !c.disk.IsDir(p) {
+		if _, err := c.readDisk(p); err != nil { // the plaintext, if any, is now in memory
+			return nil, err
+		}
+	}
 	if c.mem.Exists(p) {
 		return c.mem.Open(p)
 	}
@@ -177,13 +187,21 @@ func (c *confinedFS) Glob(pattern string) ([]string, error) {
 		return nil, err
 	}
 	out := matches[:0]
+	seen := map[string]bool{}
 	for _, m := range matches {
 		if _, err := c.confine(m); err == nil {
 			out = append(out, m)
+			seen[m] = true
 		}
 	}
+	// Files written in memory, except decrypted files already listed from disk.
 	memMatches, _ := c.mem.Glob(pattern)
-	return append(out, memMatches...), nil
+	for _, m := range memMatches {
+		if !seen[m] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 func (c *confinedFS) ReadFile(path string) ([]byte, error) {
@@ -194,7 +212,32 @@ func (c *confinedFS) ReadFile(path string) ([]byte, error) {
 	if c.mem.Exists(p) {
 		return c.mem.ReadFile(p)
 	}
-	return c.disk.ReadFile(p)
+	return c.readDisk(p)
+}
+
+// readDisk reads a file from disk, decrypting it when it is encrypted: the plaintext is kept
+// in memory, in place of the file, for the rest of the build.
+func (c *confinedFS) readDisk(p string) ([]byte, error) {
+	data, err := c.disk.ReadFile(p)
+	if err != nil || c.decrypt == nil {
+		return data, err
+	}
+	plain, err := c.decrypt.File(c.rel(p), data)
+	if err != nil {
+		if c.decryptErr == nil {
+			c.decryptErr = err
+		}
+		return nil, err
+	}
+	if !bytes.Equal(plain, data) {
+		if err := c.mem.MkdirAll(filepath.Dir(p)); err != nil {
+			return nil, err
+		}
+		if err := c.mem.WriteFile(p, plain); err != nil {
+			return nil, err
+		}
+	}
+	return plain, nil
 }
 
 func (c *confinedFS) WriteFile(path string, data []byte) error {

@@ -91,8 +91,12 @@ func (s *Substitution) apply(u *unstructured.Unstructured) error {
 
 // objectName names an object in an error: Kind/namespace/name.
 func objectName(u *unstructured.Unstructured) string {
-	if ns := u.GetNamespace(); ns != "" {
-		return u.GetKind() + "/" + ns + "/" + u.GetName()
+	return resourceName(u.GetKind(), u.GetNamespace(), u.GetName())
+}
+
+func resourceName(kind, namespace, name string) string {
+	if namespace != "" {
+		return kind + "/" + namespace + "/" + name
 	}
-	return u.GetKind() + "/" + u.GetName()
+	return kind + "/" + name
 }

@@ -77,21 +77,6 @@ func requested(obj *kustomizev1.Kustomization) bool {
 	return ok && v != obj.Status.LastHandledReconcileAt
 }
 
-// refuseEncrypted fails on an object that is still SOPS-encrypted: its ciphertext must never
-// reach the cluster as if it were the value.
-func refuseEncrypted(objects []*unstructured.Unstructured) error {
-	for _, o := range objects {
-		if m, ok := o.Object["sops"].(map[string]any); ok && m["mac"] != nil {
-			ref := o.GetName()
-			if ns := o.GetNamespace(); ns != "" {
-				ref = ns + "/" + ref
-			}
-			return fmt.Errorf("%s/%s is encrypted with SOPS, which Driftless cannot decrypt yet (spec.decryption); nothing was applied", o.GetKind(), ref)
-		}
-	}
-	return nil
-}
-
 // buildKey identifies what a build depends on: the artifact, the spec and the substitution
 // variables read from ConfigMaps and Secrets (kept only as part of a hash).
 func buildKey(a *meta.Artifact, obj *kustomizev1.Kustomization, postBuild *build.Substitution) string {
@@ -155,18 +140,21 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 	}
 	defer release()
 
+	// The keys are read only when there is something to build.
+	decryptor, err := r.decryptor(ctx, obj)
+	if err != nil {
+		conditions.MarkFalse(obj, meta.ReadyCondition, meta.BuildFailedReason, "%s", err.Error())
+		return false, err
+	}
 	conditions.MarkReconciling(obj, meta.ProgressingReason, "Building manifests for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
 	objects, err := build.Build(build.Options{
 		Root: dir, Path: obj.Spec.Path,
 		TargetNamespace: obj.Spec.TargetNamespace, NamePrefix: obj.Spec.NamePrefix, NameSuffix: obj.Spec.NameSuffix,
 		Patches: obj.Spec.Patches, Images: obj.Spec.Images,
 		Components: obj.Spec.Components, IgnoreMissingComponents: obj.Spec.IgnoreMissingComponents,
-		CommonMetadata: obj.Spec.CommonMetadata, PostBuild: postBuild,
+		CommonMetadata: obj.Spec.CommonMetadata, Decrypt: decryptor, PostBuild: postBuild,
 		Name: obj.Name, Namespace: obj.Namespace,
 	})
-	if err == nil {
-		err = refuseEncrypted(objects)
-	}
 	if err != nil {
 		conditions.MarkFalse(obj, meta.ReadyCondition, meta.BuildFailedReason, "%s", err.Error())
 		return false, err

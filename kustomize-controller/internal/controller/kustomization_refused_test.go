@@ -45,15 +45,15 @@ sops:
   version: 3.13.3
 `
 
-// A SOPS-encrypted Secret is never applied as if its ciphertext were the value, and nothing
-// else of that revision is applied either.
-func TestKustomizationRefusesEncryptedSecrets(t *testing.T) {
+// Without spec.decryption, a SOPS-encrypted Secret is never applied as if its ciphertext
+// were the value, and nothing else of that revision is applied either.
+func TestKustomizationRefusesEncryptedSecretsWithoutDecryption(t *testing.T) {
 	ns := "sops-refused"
 	namespace(t, ns)
 	files := map[string]string{"db.yaml": sopsSecret, "a.yaml": configMap("a", ns, "1")}
 	src := gitSource(t, "sops", artifacts.publish(t, "sops", "main@sha1:0001", files))
 	ks := kustomization(t, "sops", "sops", "./")
-	waitKS(t, ks, notReady(meta.BuildFailedReason, "Secret/sops-refused/db is encrypted with SOPS"))
+	waitKS(t, ks, notReady(meta.BuildFailedReason, "Secret/sops-refused/db is encrypted with SOPS and spec.decryption is not set"))
 	if exists(t, ns, "db", &corev1.Secret{}) || exists(t, ns, "a", &corev1.ConfigMap{}) {
 		t.Fatal("a revision with an encrypted Secret was applied")
 	}

@@ -1,0 +1,44 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/build"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/decrypt"
+)
+
+// decryptor returns the decryptor of spec.decryption, with the keys of its secretRef (read
+// from the API server: they are not cached). Returns nil when the Kustomization has no
+// decryption: an encrypted object then fails the build.
+func (r *KustomizationReconciler) decryptor(ctx context.Context, obj *kustomizev1.Kustomization) (build.Decryptor, error) {
+	d := obj.Spec.Decryption
+	if d == nil {
+		return nil, nil
+	}
+	if d.Provider != kustomizev1.DecryptionProviderSOPS {
+		return nil, fmt.Errorf("spec.decryption.provider '%s' is not supported: only 'sops'", d.Provider)
+	}
+	data := map[string][]byte{}
+	if d.SecretRef != nil {
+		key := types.NamespacedName{Namespace: obj.Namespace, Name: d.SecretRef.Name}
+		secret := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, key, secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("spec.decryption.secretRef: Secret '%s' not found", key)
+			}
+			return nil, fmt.Errorf("spec.decryption.secretRef: reading Secret '%s': %w", key, err)
+		}
+		data = secret.Data
+	}
+	keys, err := decrypt.KeysFromSecret(data)
+	if err != nil {
+		return nil, fmt.Errorf("spec.decryption.secretRef: %w", err)
+	}
+	return keys, nil
+}
