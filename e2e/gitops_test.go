@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/sopstest"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
@@ -356,7 +357,7 @@ func TestGitOpsLoop(t *testing.T) {
 	})
 	_ = kc.cmd.Process.Kill()
 	<-kc.exited
-	startBinary(t, "kustomize-controller", kcArgs...)
+	kc = startBinary(t, "kustomize-controller", kcArgs...)
 	waitReadyAt(t, apps, revision, 3*time.Minute)
 	waitAvailable(t, "production", "podinfo", 3)
 	ks := &kustomizev1.Kustomization{}
@@ -410,6 +411,78 @@ func TestGitOpsLoop(t *testing.T) {
 	}
 	requestSourceReconcile(t, gitRepo)
 	waitSourceReady(t, gitRepo, metav1.ConditionTrue)
+
+	// 9. Secrets and variables, as a Flux bootstrap repository has them: a SOPS-encrypted
+	// Secret (age) and cluster variables from a ConfigMap, substituted after decryption.
+	identity, recipient := sopstest.NewIdentity(t)
+	for _, o := range []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sops-age", Namespace: "default"}, Data: map[string][]byte{"age.agekey": []byte(identity)}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cluster-vars", Namespace: "default"}, Data: map[string]string{"cluster_name": "production-eu"}},
+	} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range secretsApp(t, recipient) {
+		files[k] = v
+	}
+	revision = repo.commit("database credentials", files)
+	requestSourceReconcile(t, gitRepo)
+	waitReadyAt(t, client.ObjectKey{Namespace: "default", Name: "secrets"}, revision, 2*time.Minute)
+	db := &corev1.Secret{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "db"}, db); err != nil {
+		t.Fatal(err)
+	}
+	if string(db.Data["password"]) != "hunter2" || string(db.Data["url"]) != "postgres://db.production-eu:5432/app" {
+		t.Errorf("decrypted and substituted Secret: %q", db.Data)
+	}
+	info := &corev1.ConfigMap{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "cluster-info"}, info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Data["cluster"] != "production-eu" || info.Data["region"] != "eu-west-1" {
+		t.Errorf("substituted ConfigMap: %v", info.Data)
+	}
+	if strings.Contains(kc.logs.String(), "hunter2") || strings.Contains(kc.logs.String(), identity) {
+		t.Error("kustomize-controller logged a secret")
+	}
+}
+
+// secretsApp is apps/secrets, with its Secret encrypted for recipient, and the Kustomization
+// in clusters/production that decrypts it and substitutes the cluster's variables.
+func secretsApp(t *testing.T, recipient string) map[string]string {
+	t.Helper()
+	secret := `apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+stringData:
+  password: hunter2
+  url: postgres://db.${cluster_name}:5432/app
+`
+	return map[string]string{
+		"apps/secrets/kustomization.yaml": "namespace: production\nresources: [db.enc.yaml, info.yaml]\n",
+		"apps/secrets/db.enc.yaml":        string(sopstest.Encrypt(t, "db.enc.yaml", []byte(secret), "^(data|stringData)$", recipient)),
+		"apps/secrets/info.yaml":          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-info\ndata:\n  cluster: ${cluster_name}\n  region: ${region:=eu-west-1}\n",
+		"clusters/production/secrets.yaml": `apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: secrets
+  namespace: default
+spec:
+  dependsOn: [{name: platform}]
+  interval: 10m
+  path: ./apps/secrets
+  prune: true
+  sourceRef: {kind: GitRepository, name: fleet}
+  decryption:
+    provider: sops
+    secretRef: {name: sops-age}
+  postBuild:
+    substituteFrom:
+      - {kind: ConfigMap, name: cluster-vars}
+`,
+	}
 }
 
 func readyCondition(conds []metav1.Condition) *metav1.Condition {

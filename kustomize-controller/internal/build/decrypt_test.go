@@ -5,11 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/getsops/sops/v3/cmd/sops/formats"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/decrypt"
-	"github.com/driftless-dev/driftless/kustomize-controller/internal/decrypt/decrypttest"
+	"github.com/driftless-dev/driftless/kustomize-controller/sopstest"
 )
 
 const plainSecret = `apiVersion: v1
@@ -30,16 +29,16 @@ func sopsTree(t *testing.T, recipient string) map[string]string {
 		"base/kustomization.yaml": "resources: [secret.enc.yaml]\n" +
 			"secretGenerator:\n- name: env\n  envs: [app.env]\n- name: file\n  files: [key.json]\n" +
 			"generatorOptions: {disableNameSuffixHash: true}\n",
-		"base/secret.enc.yaml": string(decrypttest.Encrypt(t, []byte(plainSecret), formats.Yaml, "^(data|stringData)$", recipient)),
-		"base/app.env":         string(decrypttest.Encrypt(t, []byte("API_TOKEN=t0ken\nDEBUG=false\n"), formats.Dotenv, "", recipient)),
-		"base/key.json":        string(decrypttest.Encrypt(t, []byte(`{"private":"k3y"}`), formats.Json, "", recipient)),
+		"base/secret.enc.yaml": string(sopstest.Encrypt(t, "secret.enc.yaml", []byte(plainSecret), "^(data|stringData)$", recipient)),
+		"base/app.env":         string(sopstest.Encrypt(t, "app.env", []byte("API_TOKEN=t0ken\nDEBUG=false\n"), "", recipient)),
+		"base/key.json":        string(sopstest.Encrypt(t, "key.json", []byte(`{"private":"k3y"}`), "", recipient)),
 		"prod/kustomization.yaml": "resources: [../base]\nnamespace: production\nnamePrefix: prod-\n" +
 			"labels: [{pairs: {tier: data}}]\n",
 	}
 }
 
 func TestBuildDecryptsSOPSBeforeKustomizeTransforms(t *testing.T) {
-	secret, recipient := decrypttest.NewIdentity(t)
+	secret, recipient := sopstest.NewIdentity(t)
 	keys, err := decrypt.KeysFromSecret(map[string][]byte{"identity.agekey": []byte(secret + "\n")})
 	if err != nil {
 		t.Fatal(err)
@@ -80,8 +79,8 @@ func decoded(t *testing.T, s string) string {
 }
 
 func TestBuildSOPSFailures(t *testing.T) {
-	_, stranger := decrypttest.NewIdentity(t)
-	otherSecret, _ := decrypttest.NewIdentity(t)
+	_, stranger := sopstest.NewIdentity(t)
+	otherSecret, _ := sopstest.NewIdentity(t)
 	tree := sopsTree(t, stranger)
 
 	// Without spec.decryption, the encrypted Secret fails the build.
@@ -104,7 +103,7 @@ func TestBuildSOPSFailures(t *testing.T) {
 	}
 
 	// A document changed after it was encrypted fails its MAC check.
-	secret, recipient := decrypttest.NewIdentity(t)
+	secret, recipient := sopstest.NewIdentity(t)
 	keys, err := decrypt.KeysFromSecret(map[string][]byte{"identity.agekey": []byte(secret)})
 	if err != nil {
 		t.Fatal(err)

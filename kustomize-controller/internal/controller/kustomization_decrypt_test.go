@@ -4,13 +4,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/getsops/sops/v3/cmd/sops/formats"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
-	"github.com/driftless-dev/driftless/kustomize-controller/internal/decrypt/decrypttest"
+	"github.com/driftless-dev/driftless/kustomize-controller/sopstest"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 )
@@ -22,14 +21,14 @@ func dbSecret(ns, password string) string {
 func TestKustomizationDecryptsSOPS(t *testing.T) {
 	ns := "sops-decrypt"
 	namespace(t, ns)
-	identity, recipient := decrypttest.NewIdentity(t)
+	identity, recipient := sopstest.NewIdentity(t)
 	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sops-age", Namespace: "default"},
 		Data: map[string][]byte{"identity.agekey": []byte(identity)}}
 	if err := env.Client.Create(testenv.Context(t), keys); err != nil {
 		t.Fatal(err)
 	}
 	encrypted := func(password string) string {
-		return string(decrypttest.Encrypt(t, []byte(dbSecret(ns, password)), formats.Yaml, "^(data|stringData)$", recipient))
+		return string(sopstest.Encrypt(t, "db.enc.yaml", []byte(dbSecret(ns, password)), "^(data|stringData)$", recipient))
 	}
 	files := map[string]string{"db.enc.yaml": encrypted("hunter2"), "a.yaml": configMap("a", ns, "1")}
 	src := gitSource(t, "sops-decrypt", artifacts.publish(t, "sops-decrypt", "main@sha1:0001", files))
@@ -44,7 +43,7 @@ func TestKustomizationDecryptsSOPS(t *testing.T) {
 
 	// The decryption Secret loses its key: the next revision cannot be decrypted, which the
 	// status says without a secret in it, and the applied Secret stays as it was.
-	keys.Data = map[string][]byte{"identity.agekey": []byte(secretOf(decrypttest.NewIdentity(t)))}
+	keys.Data = map[string][]byte{"identity.agekey": []byte(secretOf(sopstest.NewIdentity(t)))}
 	if err := env.Client.Update(testenv.Context(t), keys); err != nil {
 		t.Fatal(err)
 	}

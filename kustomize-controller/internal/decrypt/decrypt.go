@@ -102,7 +102,13 @@ func (k *Keys) Object(name string, data []byte) ([]byte, error) {
 var errNotADocument = errors.New("not a document in that format")
 
 // document decrypts an encrypted document in the given format, verifying its MAC.
-func (k *Keys) document(doc []byte, format formats.Format) ([]byte, error) {
+func (k *Keys) document(doc []byte, format formats.Format) (_ []byte, err error) {
+	defer func() {
+		// Malformed input can make the SOPS library panic: it is a bad document, not a crash.
+		if r := recover(); r != nil {
+			err = errors.New("the document is not a valid SOPS document")
+		}
+	}()
 	store := common.StoreForFormat(format, config.NewStoresConfig())
 	tree, err := store.LoadEncryptedFile(doc)
 	if err != nil {

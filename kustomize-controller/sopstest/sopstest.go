@@ -1,5 +1,5 @@
-// Package decrypttest encrypts documents with SOPS for tests, as `sops --encrypt --age` does.
-package decrypttest
+// Package sopstest encrypts documents with SOPS for tests, as `sops --encrypt --age` does.
+package sopstest
 
 import (
 	"testing"
@@ -26,12 +26,13 @@ func NewIdentity(t testing.TB) (secret, recipient string) {
 	return id.String(), id.Recipient().String()
 }
 
-// Encrypt encrypts doc, in format, for the age recipients (any one of them can decrypt it).
-// encryptedRegex limits which keys are encrypted ("" for every value, or
-// "^(data|stringData)$" as Flux's docs suggest for Secrets).
-func Encrypt(t testing.TB, doc []byte, format formats.Format, encryptedRegex string, recipients ...string) []byte {
+// Encrypt encrypts doc, in the format the file name's extension names (.yaml, .json, .env,
+// ...), for the age recipients (any one of them can decrypt it). encryptedRegex limits which
+// keys are encrypted ("" for every value, or "^(data|stringData)$" as Flux's docs suggest
+// for Secrets).
+func Encrypt(t testing.TB, name string, doc []byte, encryptedRegex string, recipients ...string) []byte {
 	t.Helper()
-	store := common.StoreForFormat(format, config.NewStoresConfig())
+	store := common.StoreForFormat(formats.FormatForPath(name), config.NewStoresConfig())
 	branches, err := store.LoadPlainFile(doc)
 	if err != nil {
 		t.Fatal(err)
