@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/labels"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/controller"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/app"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
@@ -32,10 +34,21 @@ func main() {
 	watchDrift := pflag.Bool("watch-drift", true, "Correct drift as soon as an applied object is deleted or another writer takes over an applied field, instead of at the next interval.")
 	driftGap := pflag.Duration("drift-correction-gap", 2*time.Second, "The shortest time between two drift corrections of one Kustomization triggered by --watch-drift, so that a writer fighting over a field costs one apply per gap.")
 	cacheDir := pflag.String("artifact-cache-dir", filepath.Join(os.TempDir(), controllerName, "artifacts"), "Where extracted artifacts are kept, one read-only tree per revision shared by its Kustomizations.")
+	watchConfigs := pflag.String("watch-configs-label-selector", meta.ReconcileWatchLabel+"="+meta.ReconcileWatchEnabled, "Reconcile a Kustomization at once when a ConfigMap or Secret it reads (postBuild.substituteFrom, decryption.secretRef) changes, if that object matches this label selector; empty: only at the interval.")
 	opts.FeatureGates.Register(strictSubstitutionsGate, true)
 	if err := app.ParseFlags(opts, pflag.CommandLine, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	var configs labels.Selector
+	if *watchConfigs != "" {
+		sel, err := labels.Parse(*watchConfigs)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "--watch-configs-label-selector: %v\n", err)
+			os.Exit(2)
+		}
+		configs = sel
+		opts.ConfigsLabelSelector = *watchConfigs
 	}
 	scheme := app.NewScheme(kustomizev1.AddToScheme, sourcev1.AddToScheme)
 	os.Exit(app.Run(opts, scheme, app.Watched{&kustomizev1.Kustomization{}}, func(_ context.Context, rt *app.Runtime) error {
@@ -56,6 +69,7 @@ func main() {
 			ConcurrentSSA:         *concurrentSSA,
 			WatchDrift:            *watchDrift,
 			StrictSubstitutions:   opts.FeatureGates.Enabled(strictSubstitutionsGate),
+			WatchConfigsSelector:  configs,
 			DriftCorrectionGap:    *driftGap,
 			NoCrossNamespaceRefs:  rt.Options.NoCrossNamespaceRefs,
 			DefaultServiceAccount: rt.Options.DefaultServiceAccount,

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -60,6 +61,10 @@ type KustomizationReconciler struct {
 	OverrideManagers []string
 	// ConcurrentSSA is how many objects of one Kustomization are dry-run at once.
 	ConcurrentSSA int
+
+	// WatchConfigsSelector, when set, selects the ConfigMaps and Secrets whose changes
+	// reconcile the Kustomizations that read them at once (--watch-configs-label-selector).
+	WatchConfigsSelector labels.Selector
 
 	// StrictSubstitutions makes a postBuild variable that is not defined and has no default
 	// an error (the StrictPostBuildSubstitutions feature gate).
@@ -143,6 +148,14 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{}))
 	for _, src := range []client.Object{&sourcev1.GitRepository{}, &sourcev1.OCIRepository{}, &sourcev1.Bucket{}} {
 		b = b.Watches(src, handler.EnqueueRequestsFromMapFunc(r.referrers), builder.WithPredicates(revisionChanged))
+	}
+	if r.WatchConfigsSelector != nil {
+		if err := mgr.GetFieldIndexer().IndexField(ctx, &kustomizev1.Kustomization{}, configIndexKey, indexConfigs); err != nil {
+			return err
+		}
+		for _, config := range []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}} {
+			b = b.Watches(config, handler.EnqueueRequestsFromMapFunc(r.configReferrers), builder.WithPredicates(configChanged(r.WatchConfigsSelector)))
+		}
 	}
 	return b.WithOptions(controller.Options{
 		MaxConcurrentReconciles: r.Concurrent,

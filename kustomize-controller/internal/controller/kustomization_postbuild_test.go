@@ -89,3 +89,43 @@ func TestKustomizationPostBuildSubstitution(t *testing.T) {
 	mergePatch(t, ks, `{"spec":{"postBuild":{"substituteFrom":[{"kind":"ConfigMap","name":"pb-vars"},{"kind":"Secret","name":"pb-secret"},{"kind":"ConfigMap","name":"pb-absent","optional":true}]}}}`)
 	waitKS(t, ks, appliedRevision("main@sha1:0003"))
 }
+
+// A ConfigMap labelled reconcile.fluxcd.io/watch: Enabled reconciles the Kustomizations that
+// read it as soon as it changes; another waits for their interval.
+func TestKustomizationWatchesItsConfigs(t *testing.T) {
+	namespace(t, "watched-configs")
+	watched := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "watched-vars", Namespace: "default",
+		Labels: map[string]string{meta.ReconcileWatchLabel: meta.ReconcileWatchEnabled}}, Data: map[string]string{"color": "blue"}}
+	unwatched := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unwatched-vars", Namespace: "default"}, Data: map[string]string{"size": "small"}}
+	for _, o := range []client.Object{watched, unwatched} {
+		if err := env.Client.Create(testenv.Context(t), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: look\n  namespace: watched-configs\ndata:\n  color: ${color}\n  size: ${size}\n"
+	gitSource(t, "watched-configs", artifacts.publish(t, "watched-configs", "main@sha1:0001", map[string]string{"look.yaml": app}))
+	ks := kustomization(t, "watched-configs", "watched-configs", "./", func(k *kustomizev1.Kustomization) {
+		k.Spec.PostBuild = &kustomizev1.PostBuild{SubstituteFrom: []kustomizev1.SubstituteReference{
+			{Kind: "ConfigMap", Name: "watched-vars"}, {Kind: "ConfigMap", Name: "unwatched-vars"},
+		}}
+	})
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	look := func() map[string]string {
+		cm := &corev1.ConfigMap{}
+		exists(t, "watched-configs", "look", cm)
+		return cm.Data
+	}
+
+	mergePatch(t, unwatched, `{"data":{"size":"large"}}`)
+	time.Sleep(3 * time.Second)
+	if got := look(); got["size"] != "small" {
+		t.Fatalf("a change to a ConfigMap without the watch label was applied before the interval: %v", got)
+	}
+	mergePatch(t, watched, `{"data":{"color":"green"}}`)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if got := look(); got["color"] != "green" || got["size"] != "large" {
+			return fmt.Errorf("data = %v", got)
+		}
+		return nil
+	})
+}

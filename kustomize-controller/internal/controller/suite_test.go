@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -79,16 +80,17 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	reconciler = &KustomizationReconciler{
-		Client:              mgr.GetClient(),
-		Events:              events.NewRecorder(mgr.GetEventRecorderFor("kustomize-controller"), env.Scheme, "kustomize-controller", nil, logr.Discard()),
-		Artifacts:           cache,
-		MinRetryDelay:       100 * time.Millisecond,
-		MaxRetryDelay:       2 * time.Second,
-		RequeueDependency:   500 * time.Millisecond,
-		Concurrent:          4,
-		WatchDrift:          true,
-		StrictSubstitutions: true,
-		DriftCorrectionGap:  time.Second,
+		Client:               mgr.GetClient(),
+		Events:               events.NewRecorder(mgr.GetEventRecorderFor("kustomize-controller"), env.Scheme, "kustomize-controller", nil, logr.Discard()),
+		Artifacts:            cache,
+		MinRetryDelay:        100 * time.Millisecond,
+		MaxRetryDelay:        2 * time.Second,
+		RequeueDependency:    500 * time.Millisecond,
+		Concurrent:           4,
+		WatchDrift:           true,
+		StrictSubstitutions:  true,
+		WatchConfigsSelector: labels.SelectorFromSet(labels.Set{meta.ReconcileWatchLabel: meta.ReconcileWatchEnabled}),
+		DriftCorrectionGap:   time.Second,
 		afterApply: func(key types.NamespacedName) {
 			if f, ok := afterApply.Load(key); ok {
 				f.(func())()

@@ -14,6 +14,13 @@ const (
 	ResetRequestAnnotation     string = "reconcile.fluxcd.io/resetAt"
 )
 
+// A ConfigMap or Secret labelled ReconcileWatchLabel: ReconcileWatchEnabled is watched by the
+// controllers that read it: a change reconciles its readers at once.
+const (
+	ReconcileWatchLabel   string = "reconcile.fluxcd.io/watch"
+	ReconcileWatchEnabled string = "Enabled"
+)
+
 // ReconcileRequestStatus is embedded in the status of every reconciled kind.
 type ReconcileRequestStatus struct {
 	// LastHandledReconcileAt holds the value of the most recent reconcile request value, so a

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -87,15 +88,23 @@ func NewManager(o *Options, scheme *runtime.Scheme, watched Watched, log logr.Lo
 		}
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{runtimeNamespace: {}}
 	}
+	cacheOpts.ByObject = map[client.Object]cache.ByObject{}
 	if o.WatchLabelSelector != "" {
 		sel, err := labels.Parse(o.WatchLabelSelector)
 		if err != nil {
 			return nil, fmt.Errorf("--watch-label-selector: %w", err)
 		}
-		cacheOpts.ByObject = map[client.Object]cache.ByObject{}
 		for _, obj := range watched {
 			cacheOpts.ByObject[obj] = cache.ByObject{Label: sel}
 		}
+	}
+	if o.ConfigsLabelSelector != "" {
+		sel, err := labels.Parse(o.ConfigsLabelSelector)
+		if err != nil {
+			return nil, fmt.Errorf("--watch-configs-label-selector: %w", err)
+		}
+		cacheOpts.ByObject[&corev1.ConfigMap{}] = cache.ByObject{Label: sel}
+		cacheOpts.ByObject[&corev1.Secret{}] = cache.ByObject{Label: sel}
 	}
 
 	recoverPanic := true

@@ -37,6 +37,10 @@ type Options struct {
 	KubeAPIQPS               float32
 	KubeAPIBurst             int
 	GracefulShutdownTimeout  time.Duration
+	// ConfigsLabelSelector, set by a controller that watches the ConfigMaps and Secrets its
+	// objects reference (--watch-configs-label-selector), limits the manager's cache of those
+	// kinds to the objects it selects, instead of every ConfigMap and Secret in the cluster.
+	ConfigsLabelSelector string
 
 	LeaderElection LeaderElectionOptions
 	Log            LogOptions
