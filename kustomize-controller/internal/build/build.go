@@ -122,7 +122,10 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 		}
 		if encrypted(u) {
 			// Its ciphertext must never reach the cluster as if it were the value.
-			return nil, fmt.Errorf("%s is encrypted with SOPS and spec.decryption is not set", objectName(u))
+			if o.Decrypt == nil {
+				return nil, fmt.Errorf("%s is encrypted with SOPS and spec.decryption is not set", objectName(u))
+			}
+			return nil, fmt.Errorf("%s carries SOPS metadata that cannot be read", objectName(u))
 		}
 		if o.PostBuild.enabled() {
 			if err := o.PostBuild.apply(u); err != nil {
