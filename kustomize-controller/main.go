@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/controller"
@@ -35,9 +36,14 @@ func main() {
 	driftGap := pflag.Duration("drift-correction-gap", 2*time.Second, "The shortest time between two drift corrections of one Kustomization triggered by --watch-drift, so that a writer fighting over a field costs one apply per gap.")
 	cacheDir := pflag.String("artifact-cache-dir", filepath.Join(os.TempDir(), controllerName, "artifacts"), "Where extracted artifacts are kept, one read-only tree per revision shared by its Kustomizations.")
 	watchConfigs := pflag.String("watch-configs-label-selector", meta.ReconcileWatchLabel+"="+meta.ReconcileWatchEnabled, "Reconcile a Kustomization at once when a ConfigMap or Secret it reads (postBuild.substituteFrom, decryption.secretRef) changes, if that object matches this label selector; empty: only at the interval.")
+	sopsAgeSecret := pflag.String("sops-age-secret", "", "The name of a Secret in RUNTIME_NAMESPACE whose '*.agekey' entries decrypt SOPS documents for every Kustomization with spec.decryption, besides its own keys.")
 	opts.FeatureGates.Register(strictSubstitutionsGate, true)
 	if err := app.ParseFlags(opts, pflag.CommandLine, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if *sopsAgeSecret != "" && os.Getenv(app.RuntimeNamespaceEnv) == "" {
+		fmt.Fprintf(os.Stderr, "--sops-age-secret needs the %s environment variable\n", app.RuntimeNamespaceEnv)
 		os.Exit(2)
 	}
 	var configs labels.Selector
@@ -70,6 +76,7 @@ func main() {
 			WatchDrift:            *watchDrift,
 			StrictSubstitutions:   opts.FeatureGates.Enabled(strictSubstitutionsGate),
 			WatchConfigsSelector:  configs,
+			SOPSAgeSecret:         types.NamespacedName{Namespace: os.Getenv(app.RuntimeNamespaceEnv), Name: *sopsAgeSecret},
 			DriftCorrectionGap:    *driftGap,
 			NoCrossNamespaceRefs:  rt.Options.NoCrossNamespaceRefs,
 			DefaultServiceAccount: rt.Options.DefaultServiceAccount,

@@ -66,6 +66,10 @@ type KustomizationReconciler struct {
 	// reconcile the Kustomizations that read them at once (--watch-configs-label-selector).
 	WatchConfigsSelector labels.Selector
 
+	// SOPSAgeSecret is a Secret (in the controller's namespace) whose age keys decrypt for
+	// every Kustomization with spec.decryption, besides its own (--sops-age-secret).
+	SOPSAgeSecret types.NamespacedName
+
 	// StrictSubstitutions makes a postBuild variable that is not defined and has no default
 	// an error (the StrictPostBuildSubstitutions feature gate).
 	StrictSubstitutions bool

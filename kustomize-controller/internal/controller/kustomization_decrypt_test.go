@@ -81,3 +81,25 @@ func TestKustomizationDecryptsSOPS(t *testing.T) {
 
 // secretOf keeps the secret key of an identity.
 func secretOf(secret, _ string) string { return secret }
+
+// The controller's own age keys (--sops-age-secret) decrypt for a Kustomization that names
+// no Secret of its own.
+func TestKustomizationDecryptsWithTheControllersKeys(t *testing.T) {
+	ns := "sops-controller-keys"
+	namespace(t, ns)
+	identity, recipient := sopstest.NewIdentity(t)
+	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sops-age-controller", Namespace: "default"},
+		Data: map[string][]byte{"controller.agekey": []byte(identity)}}
+	if err := env.Client.Create(testenv.Context(t), keys); err != nil {
+		t.Fatal(err)
+	}
+	doc := sopstest.Encrypt(t, "db.enc.yaml", []byte(dbSecret(ns, "s3cr3t")), "^(data|stringData)$", recipient)
+	gitSource(t, "sops-controller-keys", artifacts.publish(t, "sops-controller-keys", "main@sha1:0001", map[string]string{"db.enc.yaml": string(doc)}))
+	ks := kustomization(t, "sops-controller-keys", "sops-controller-keys", "./", func(k *kustomizev1.Kustomization) {
+		k.Spec.Decryption = &kustomizev1.Decryption{Provider: kustomizev1.DecryptionProviderSOPS}
+	})
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	if db := (&corev1.Secret{}); !exists(t, ns, "db", db) || string(db.Data["password"]) != "s3cr3t" {
+		t.Fatalf("decrypted Secret: %v", db.Data)
+	}
+}

@@ -89,6 +89,7 @@ func run(m *testing.M) (int, error) {
 		Concurrent:           4,
 		WatchDrift:           true,
 		StrictSubstitutions:  true,
+		SOPSAgeSecret:        types.NamespacedName{Namespace: "default", Name: "sops-age-controller"},
 		WatchConfigsSelector: labels.SelectorFromSet(labels.Set{meta.ReconcileWatchLabel: meta.ReconcileWatchEnabled}),
 		DriftCorrectionGap:   time.Second,
 		afterApply: func(key types.NamespacedName) {
