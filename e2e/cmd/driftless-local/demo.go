@@ -74,10 +74,27 @@ func startDemo(stateDir string) (*demo, error) {
 			return nil, fmt.Errorf("creating the demo repository: %w", err)
 		}
 	}
+	if err := d.identify(); err != nil {
+		return nil, err
+	}
 	if err := d.server.StartHTTP(); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// identify gives the working copy a committer when git has none (a fresh machine), so that
+// the commit that make run suggests works as printed.
+func (d *demo) identify() error {
+	for key, value := range map[string]string{"user.name": "Driftless demo", "user.email": "demo@driftless.invalid"} {
+		if out, err := exec.Command("git", "-C", d.workdir, "config", "--get", key).Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			continue
+		}
+		if out, err := exec.Command("git", "-C", d.workdir, "config", key, value).CombinedOutput(); err != nil {
+			return fmt.Errorf("git config %s: %v: %s", key, err, out)
+		}
+	}
+	return nil
 }
 
 func (d *demo) create(bare string) error {

@@ -34,6 +34,9 @@ func main() {
 	stateDir := flag.String("state-dir", ".run", "directory for the kubeconfig and logs")
 	flag.Parse()
 	log.SetOutput(io.Discard) // the demo's Git server logs every request through the standard logger
+	// `make run | tee run.log` and Ctrl-C: tee dies with the same signal, and a write to its
+	// closed pipe must not kill this process before it has stopped what it started.
+	signal.Ignore(syscall.SIGPIPE)
 	if err := run(*binDir, *stateDir); err != nil {
 		fmt.Fprintln(os.Stderr, "driftless-local:", err)
 		os.Exit(1)
