@@ -54,6 +54,7 @@ func setArtifact(t *testing.T, src *sourcev1.GitRepository, a meta.Artifact) {
 
 func kustomization(t *testing.T, name, source, path string, mutate ...func(*kustomizev1.Kustomization)) *kustomizev1.Kustomization {
 	t.Helper()
+	suiteLog.showOnFailure(t)
 	ks := &kustomizev1.Kustomization{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 		Spec: kustomizev1.KustomizationSpec{

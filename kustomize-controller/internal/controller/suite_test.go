@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -45,6 +46,60 @@ var (
 	afterApply sync.Map // types.NamespacedName → func()
 )
 
+// suiteLog is the controller's log for the whole suite. A failing test shows the part that
+// was written while it ran: in CI, the output is all there is to read.
+var suiteLog *controllerLog
+
+type controllerLog struct {
+	mu    sync.Mutex
+	file  *os.File
+	size  int64
+	shown sync.Map // test name → struct{}
+}
+
+// maxShownLog bounds what one failing test prints of the controller log.
+const maxShownLog = 64 << 10
+
+func (l *controllerLog) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		line := time.Now().Format("15:04:05.000") + " " + prefix + " " + args + "\n"
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		n, _ := l.file.WriteString(line)
+		l.size += int64(n)
+	}, funcr.Options{Verbosity: 1})
+}
+
+// showOnFailure makes t print, if it fails, what the controller logged from now until t
+// ends (the first maxShownLog bytes). Once per test.
+func (l *controllerLog) showOnFailure(t *testing.T) {
+	if _, done := l.shown.LoadOrStore(t.Name(), struct{}{}); done {
+		return
+	}
+	l.mu.Lock()
+	from := l.size
+	l.mu.Unlock()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		l.mu.Lock()
+		n := l.size - from
+		l.mu.Unlock()
+		note := ""
+		if n > maxShownLog {
+			note = fmt.Sprintf("\n(the first %d KiB of %d KiB)", maxShownLog>>10, n>>10)
+			n = maxShownLog
+		}
+		buf := make([]byte, n)
+		if _, err := l.file.ReadAt(buf, from); err != nil && err != io.EOF {
+			t.Logf("reading the controller log: %v", err)
+			return
+		}
+		t.Logf("the controller's log while the test ran:\n%s%s", buf, note)
+	})
+}
+
 func TestMain(m *testing.M) {
 	code, err := run(m)
 	if err != nil {
@@ -55,8 +110,15 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
-	ctrl.SetLogger(logr.Discard())
-	var err error
+	logFile, err := os.CreateTemp("", "kustomize-controller-test-*.log")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(logFile.Name())
+	defer logFile.Close()
+	suiteLog = &controllerLog{file: logFile}
+	log := suiteLog.logger()
+	ctrl.SetLogger(log)
 	env, err = testenv.Start(testenv.WithScheme(sourcev1.AddToScheme, kustomizev1.AddToScheme))
 	if err != nil {
 		return 0, err
@@ -75,7 +137,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 
-	mgr, err := env.NewManager(logr.Discard())
+	mgr, err := env.NewManager(log)
 	if err != nil {
 		return 0, err
 	}
