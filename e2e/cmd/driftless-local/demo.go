@@ -83,16 +83,27 @@ func startDemo(stateDir string) (*demo, error) {
 	return d, nil
 }
 
+// The demo's committer, for its first commit and for a machine where git knows none.
+const demoUserName, demoUserEmail = "Driftless demo", "demo@driftless.invalid"
+
 // identify gives the working copy a committer when git has none (a fresh machine), so that
 // the commit that make run suggests works as printed.
 func (d *demo) identify() error {
-	for key, value := range map[string]string{"user.name": "Driftless demo", "user.email": "demo@driftless.invalid"} {
+	for key, value := range map[string]string{"user.name": demoUserName, "user.email": demoUserEmail} {
 		if out, err := exec.Command("git", "-C", d.workdir, "config", "--get", key).Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
 			continue
 		}
-		if out, err := exec.Command("git", "-C", d.workdir, "config", key, value).CombinedOutput(); err != nil {
-			return fmt.Errorf("git config %s: %v: %s", key, err, out)
+		if err := git("-C", d.workdir, "config", key, value); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// git runs a git command; its error carries the command and git's output.
+func git(args ...string) error {
+	if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, out)
 	}
 	return nil
 }
@@ -111,12 +122,12 @@ func (d *demo) create(bare string) error {
 	for _, args := range [][]string{
 		{"-C", d.workdir, "init", "-q", "-b", "main"},
 		{"-C", d.workdir, "add", "-A"},
-		{"-C", d.workdir, "-c", "user.name=driftless", "-c", "user.email=demo@driftless.dev", "commit", "-q", "-m", "A demo app"},
+		{"-C", d.workdir, "-c", "user.name=" + demoUserName, "-c", "user.email=" + demoUserEmail, "commit", "-q", "-m", "A demo app"},
 		{"clone", "-q", "--bare", d.workdir, bare},
 		{"-C", d.workdir, "remote", "add", "origin", bare},
 	} {
-		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, out)
+		if err := git(args...); err != nil {
+			return err
 		}
 	}
 	return nil
