@@ -777,6 +777,17 @@ func (in *HelmRelease) GetRequeueAfter() time.Duration { return in.Spec.Interval
 // IsSuspended returns spec.suspend.
 func (in *HelmRelease) IsSuspended() bool { return in.Spec.Suspend }
 
+// GetObservedGeneration returns the generation the status describes.
+func (in *HelmRelease) GetObservedGeneration() int64 { return in.Status.ObservedGeneration }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *HelmRelease) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetReconcileRequestStatus returns the status's part of the reconcile-request handshake.
+func (in *HelmRelease) GetReconcileRequestStatus() *meta.ReconcileRequestStatus {
+	return &in.Status.ReconcileRequestStatus
+}
+
 // GetTimeout returns spec.timeout or its default of five minutes.
 func (in *HelmRelease) GetTimeout() time.Duration {
 	if in.Spec.Timeout != nil {

@@ -352,6 +352,17 @@ func (in *Kustomization) GetTimeout() time.Duration {
 // IsSuspended returns spec.suspend.
 func (in *Kustomization) IsSuspended() bool { return in.Spec.Suspend }
 
+// GetObservedGeneration returns the generation the status describes.
+func (in *Kustomization) GetObservedGeneration() int64 { return in.Status.ObservedGeneration }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *Kustomization) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetReconcileRequestStatus returns the status's part of the reconcile-request handshake.
+func (in *Kustomization) GetReconcileRequestStatus() *meta.ReconcileRequestStatus {
+	return &in.Status.ReconcileRequestStatus
+}
+
 // GetDeletionPolicy returns spec.deletionPolicy or its default, MirrorPrune.
 func (in *Kustomization) GetDeletionPolicy() string {
 	if in.Spec.DeletionPolicy == "" {

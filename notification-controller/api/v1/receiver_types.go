@@ -182,6 +182,17 @@ func (in *Receiver) GetRequeueAfter() time.Duration {
 // IsSuspended returns spec.suspend.
 func (in *Receiver) IsSuspended() bool { return in.Spec.Suspend }
 
+// GetObservedGeneration returns the generation the status describes.
+func (in *Receiver) GetObservedGeneration() int64 { return in.Status.ObservedGeneration }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *Receiver) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetReconcileRequestStatus returns the status's part of the reconcile-request handshake.
+func (in *Receiver) GetReconcileRequestStatus() *meta.ReconcileRequestStatus {
+	return &in.Status.ReconcileRequestStatus
+}
+
 // WebhookPath derives the receiver's webhook path from its token, name and namespace.
 func (in *Receiver) WebhookPath(token string) string {
 	sum := sha256.Sum256([]byte(token + in.GetName() + in.GetNamespace()))

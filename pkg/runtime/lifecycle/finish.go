@@ -15,8 +15,8 @@ import (
 	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
 )
 
-// Object is a reconciled kind.
-type Object interface {
+// endObject is a reconciled kind (the End of the reconcile before the skeleton).
+type endObject interface {
 	client.Object
 	IsSuspended() bool
 	GetRequeueAfter() time.Duration
@@ -46,7 +46,7 @@ type End struct {
 // an error), the duration is recorded, and on success without an earlier requeue the object is
 // requeued at its jittered interval. A failed reconcile returns its error alone, so the
 // controller's backoff applies, unless RetryInterval is set.
-func (e End) Finish(ctx context.Context, obj Object, result *ctrl.Result, retErr *error) {
+func (e End) Finish(ctx context.Context, obj endObject, result *ctrl.Result, retErr *error) {
 	deleting := !obj.GetDeletionTimestamp().IsZero()
 	if obj.IsSuspended() && !deleting {
 		*retErr = errors.Join(*retErr, e.Patcher.Patch(ctx, obj))

@@ -219,6 +219,17 @@ func (in *GitRepository) GetArtifact() *meta.Artifact { return in.Status.Artifac
 // IsSuspended returns spec.suspend.
 func (in *GitRepository) IsSuspended() bool { return in.Spec.Suspend }
 
+// GetObservedGeneration returns the generation the status describes.
+func (in *GitRepository) GetObservedGeneration() int64 { return in.Status.ObservedGeneration }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *GitRepository) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetReconcileRequestStatus returns the status's part of the reconcile-request handshake.
+func (in *GitRepository) GetReconcileRequestStatus() *meta.ReconcileRequestStatus {
+	return &in.Status.ReconcileRequestStatus
+}
+
 // GetTimeout returns spec.timeout or its default.
 func (in *GitRepository) GetTimeout() time.Duration {
 	if in.Spec.Timeout != nil {

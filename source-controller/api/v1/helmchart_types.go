@@ -126,6 +126,17 @@ func (in *HelmChart) GetArtifact() *meta.Artifact { return in.Status.Artifact }
 // IsSuspended returns spec.suspend.
 func (in *HelmChart) IsSuspended() bool { return in.Spec.Suspend }
 
+// GetObservedGeneration returns the generation the status describes.
+func (in *HelmChart) GetObservedGeneration() int64 { return in.Status.ObservedGeneration }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *HelmChart) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetReconcileRequestStatus returns the status's part of the reconcile-request handshake.
+func (in *HelmChart) GetReconcileRequestStatus() *meta.ReconcileRequestStatus {
+	return &in.Status.ReconcileRequestStatus
+}
+
 // +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=hc,categories=all;fluxcd;fluxcd-sources

@@ -114,6 +114,17 @@ func (in *HelmRepository) GetArtifact() *meta.Artifact { return in.Status.Artifa
 // IsSuspended returns spec.suspend.
 func (in *HelmRepository) IsSuspended() bool { return in.Spec.Suspend }
 
+// GetObservedGeneration returns the generation the status describes.
+func (in *HelmRepository) GetObservedGeneration() int64 { return in.Status.ObservedGeneration }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *HelmRepository) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetReconcileRequestStatus returns the status's part of the reconcile-request handshake.
+func (in *HelmRepository) GetReconcileRequestStatus() *meta.ReconcileRequestStatus {
+	return &in.Status.ReconcileRequestStatus
+}
+
 // +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=helmrepo,categories=all;fluxcd;fluxcd-sources

@@ -188,6 +188,17 @@ func (in *OCIRepository) GetArtifact() *meta.Artifact { return in.Status.Artifac
 // IsSuspended returns spec.suspend.
 func (in *OCIRepository) IsSuspended() bool { return in.Spec.Suspend }
 
+// GetObservedGeneration returns the generation the status describes.
+func (in *OCIRepository) GetObservedGeneration() int64 { return in.Status.ObservedGeneration }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *OCIRepository) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetReconcileRequestStatus returns the status's part of the reconcile-request handshake.
+func (in *OCIRepository) GetReconcileRequestStatus() *meta.ReconcileRequestStatus {
+	return &in.Status.ReconcileRequestStatus
+}
+
 // +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=ocirepo,categories=all;fluxcd;fluxcd-sources

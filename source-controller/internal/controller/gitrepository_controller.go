@@ -4,21 +4,15 @@ import (
 	"context"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
-	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
-	"github.com/driftless-dev/driftless/pkg/runtime/metrics"
-	"github.com/driftless-dev/driftless/pkg/runtime/patch"
 	"github.com/driftless-dev/driftless/pkg/runtime/predicates"
 	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
@@ -39,6 +33,21 @@ type GitRepositoryReconciler struct {
 	Concurrent int
 	// TmpDir holds clones while they are packed; the OS default when empty.
 	TmpDir string
+
+	runtime *lifecycle.Reconciler[*sourcev1.GitRepository, *gitScope]
+}
+
+// gitScope is what one reconcile's steps find and pass on.
+type gitScope struct {
+	*lifecycle.Scope[*sourcev1.GitRepository]
+	// rebuild is set when the stored artifact is missing or corrupt.
+	rebuild bool
+	// included are the current artifacts of spec.include, in order.
+	included []*meta.Artifact
+	// tmp is the reconcile's scratch directory, removed when it ends.
+	tmp *workDir
+	// fetched is what reconcileSource hands to reconcileArtifact.
+	fetched *fetchResult
 }
 
 // SetupWithManager registers the reconciler: GitRepositories are reconciled on a new
@@ -48,76 +57,47 @@ func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &sourcev1.GitRepository{}, includeIndexKey, indexIncludes); err != nil {
 		return err
 	}
+	limiter := requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay)
+	r.runtime = &lifecycle.Reconciler[*sourcev1.GitRepository, *gitScope]{
+		Client: r.Client,
+		Events: r.Events,
+		Policy: gitRepositoryPolicy,
+		New:    func() *sourcev1.GitRepository { return &sourcev1.GitRepository{} },
+		NewScope: func(s *lifecycle.Scope[*sourcev1.GitRepository]) *gitScope {
+			return &gitScope{Scope: s}
+		},
+		Steps: []lifecycle.Step[*gitScope]{
+			{Run: r.reconcileStorage},
+			{Run: r.reconcileIncludes, Owns: []string{sourcev1.IncludeUnavailableCondition}},
+			{Run: r.reconcileSource, Owns: []string{sourcev1.FetchFailedCondition, sourcev1.IncludeUnavailableCondition}},
+			{Run: r.reconcileArtifact, Owns: []string{sourcev1.StorageOperationFailedCondition}},
+		},
+		Finalize:      r.reconcileDelete,
+		Release:       func(s *gitScope) { s.tmp.remove() },
+		JitterPercent: r.JitterPercent,
+		RateLimiter:   limiter,
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sourcev1.GitRepository{}, builder.WithPredicates(predicates.SpecOrRequest())).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.includersOf), builder.WithPredicates(artifactChanged)).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.Concurrent,
-			RateLimiter:             requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay),
+			RateLimiter:             limiter,
 		}).
 		Complete(r)
 }
 
 // Reconcile brings one GitRepository's artifact up to date with its remote.
-func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	start := time.Now()
-	obj := &sourcev1.GitRepository{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	oldReady := conditions.Get(obj, meta.ReadyCondition).DeepCopy()
-	end := lifecycle.End{
-		Patcher: patch.NewStatusPatcher(obj, r.Client), Kind: sourcev1.GitRepositoryKind, Start: start, JitterPercent: r.JitterPercent,
-		Summarize: func(err error) {
-			summarizeGitRepository(obj, err)
-			r.notifyFailure(obj, oldReady)
-		},
-	}
-	defer end.Finish(ctx, obj, &result, &retErr)
-
-	if !obj.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.reconcileDelete(ctx, obj)
-	}
-	controllerutil.AddFinalizer(obj, meta.Finalizer)
-	if obj.Spec.Suspend {
-		ctrl.LoggerFrom(ctx).V(1).Info("reconciliation is suspended")
-		return ctrl.Result{}, nil
-	}
-
-	rebuild := r.reconcileStorage(ctx, obj)
-	tmp, err := newWorkDir(r.TmpDir, obj)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	defer tmp.remove()
-
-	fetched, err := r.reconcileSource(ctx, obj, tmp, rebuild)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{}, r.reconcileArtifact(ctx, obj, fetched)
+func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return r.runtime.Reconcile(ctx, req)
 }
 
-// notifyFailure emits a Warning event when the object becomes not Ready or fails for a new
-// reason, not on every retry of the same failure.
-func (r *GitRepositoryReconciler) notifyFailure(obj *sourcev1.GitRepository, old *metav1.Condition) {
-	ready := conditions.Get(obj, meta.ReadyCondition)
-	if ready == nil || ready.Status != metav1.ConditionFalse {
-		return
-	}
-	if old != nil && old.Status == ready.Status && old.Reason == ready.Reason && old.Message == ready.Message {
-		return
-	}
-	r.Events.Event(obj, corev1.EventTypeWarning, ready.Reason, ready.Message)
-}
-
-// reconcileDelete removes the object's artifacts and then its finalizer.
-func (r *GitRepositoryReconciler) reconcileDelete(ctx context.Context, obj *sourcev1.GitRepository) error {
+// reconcileDelete removes the object's artifacts; the runtime then releases the finalizer.
+func (r *GitRepositoryReconciler) reconcileDelete(ctx context.Context, s *gitScope) error {
+	obj := s.Object
 	if err := r.Storage.RemoveAll(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name); err != nil {
 		return err
 	}
-	metrics.Forget(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name)
-	controllerutil.RemoveFinalizer(obj, meta.Finalizer)
 	ctrl.LoggerFrom(ctx).Info("removed artifacts of deleted GitRepository")
 	return nil
 }

@@ -10,10 +10,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 	"github.com/driftless-dev/driftless/source-controller/internal/git"
 	"github.com/driftless-dev/driftless/source-controller/internal/sourceignore"
@@ -33,33 +33,42 @@ type fetchResult struct {
 }
 
 // reconcileStorage checks the recorded artifact against storage. A missing or corrupted file
-// is dropped from the status so that it is rebuilt; it returns whether a rebuild is needed.
-// Sets: ArtifactInStorage.
-func (r *GitRepositoryReconciler) reconcileStorage(ctx context.Context, obj *sourcev1.GitRepository) bool {
+// is dropped from the status, so that it is rebuilt.
+// Sets: ArtifactInStorage (False while it is rebuilt).
+func (r *GitRepositoryReconciler) reconcileStorage(ctx context.Context, s *gitScope) error {
+	obj := s.Object
 	a := obj.Status.Artifact
 	if a == nil {
-		return true
+		s.rebuild = true
+		return nil
 	}
 	if err := r.Storage.Verify(*a); err != nil {
 		ctrl.LoggerFrom(ctx).Info("stored artifact is missing or corrupt; rebuilding", "path", a.Path, "reason", err.Error())
 		conditions.MarkFalse(obj, sourcev1.ArtifactInStorageCondition, sourcev1.StatOperationFailedReason,
 			"artifact for revision '%s' is missing or corrupt in storage; rebuilding", a.Revision)
 		obj.Status.Artifact = nil
-		return true
+		s.rebuild = true
+		return nil
 	}
 	// The advertised address may have changed since the artifact was written.
 	a.URL = r.Storage.URL(a.Path)
-	return false
+	return nil
 }
 
 // reconcileSource asks the remote where the ref points and clones only when that commit (or
 // the settings that shape the artifact) differ from the stored artifact.
-// Sets: FetchFailed, Stalled (on configuration errors), Reconciling.
-func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, obj *sourcev1.GitRepository, tmp *workDir, rebuild bool) (*fetchResult, error) {
+// Fails with: FetchFailed (AuthenticationFailed, GitOperationFailed; Stalled for a semver
+// range that cannot match), IncludeUnavailable (an include that cannot be copied).
+func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, s *gitScope) error {
+	obj := s.Object
+	tmp, err := newWorkDir(r.TmpDir, obj)
+	if err != nil {
+		return fmt.Errorf("creating a work directory: %w", err)
+	}
+	s.tmp = tmp
 	data, err := r.secretData(ctx, obj, obj.Spec.SecretRef)
 	if err != nil {
-		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, "%s", err.Error())
-		return nil, err
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
 	}
 	auth, err := git.AuthFromSecret(obj.Spec.URL, data, tmp.root)
 	if err == nil && obj.Spec.ProxySecretRef != nil {
@@ -69,8 +78,7 @@ func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, obj *sour
 		}
 	}
 	if err != nil {
-		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, "%s", err.Error())
-		return nil, err
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
@@ -78,63 +86,52 @@ func (r *GitRepositoryReconciler) reconcileSource(ctx context.Context, obj *sour
 
 	refs, err := git.ListRefs(ctx, obj.Spec.URL, auth)
 	if err != nil {
-		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "%s", err.Error())
-		return nil, err
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, err)
 	}
 	target, err := git.Resolve(obj.Spec.Reference, refs)
 	if err != nil {
-		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "resolving ref: %s", err.Error())
+		err = fmt.Errorf("resolving ref: %w", err)
 		if obj.Spec.Reference != nil && obj.Spec.Reference.SemVer != "" && !errors.Is(err, git.ErrRefNotFound) {
-			conditions.MarkStalled(obj, sourcev1.GitOperationFailedReason, "%s", err.Error())
-			return nil, reconcile.TerminalError(err)
+			return lifecycle.Stalled(sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, err)
 		}
-		return nil, err
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, err)
 	}
 
-	included, err := r.resolveIncludes(ctx, obj)
-	if err != nil {
-		return nil, err
-	}
-	if !rebuild && artifactCurrent(obj, target.Revision) && includesCurrent(obj, included) {
-		conditions.Delete(obj, sourcev1.FetchFailedCondition)
-		return &fetchResult{target: target}, nil
+	if !s.rebuild && artifactCurrent(obj, target.Revision) && includesCurrent(obj, s.included) {
+		s.fetched = &fetchResult{target: target}
+		return nil
 	}
 
-	conditions.MarkReconciling(obj, meta.ProgressingReason, "building artifact: new upstream revision '%s'", target.Revision)
 	dir := tmp.path("checkout")
 	fetched, err := git.Fetch(ctx, obj.Spec.URL, dir, target, auth)
 	if err != nil {
-		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "%s", err.Error())
-		return nil, err
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, err)
 	}
-	result := &fetchResult{target: target, commit: &fetched.Commit, included: included}
+	result := &fetchResult{target: target, commit: &fetched.Commit, included: s.included}
+	s.fetched = result
 	if len(obj.Spec.Include) == 0 && !obj.Spec.RecurseSubmodules {
 		// Pack straight from the object store: no checkout of files only to read them back.
 		if err := prepareTree(obj, fetched, result); err != nil {
-			conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "%s", err.Error())
-			return nil, err
+			return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, err)
 		}
-		conditions.Delete(obj, sourcev1.FetchFailedCondition)
-		return result, nil
+		return nil
 	}
 	// Includes and submodules need the files on disk.
 	if err := fetched.Checkout(ctx, auth, git.CloneOptions{
 		RecurseSubmodules: obj.Spec.RecurseSubmodules,
 		SparseCheckout:    obj.Spec.SparseCheckout,
 	}); err != nil {
-		conditions.MarkTrue(obj, sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, "%s", err.Error())
-		return nil, err
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, err)
 	}
-	conditions.Delete(obj, sourcev1.FetchFailedCondition)
-	if err := r.copyIncludes(obj, included, dir, tmp); err != nil {
-		return nil, err
+	if err := r.copyIncludes(obj, s.included, dir, tmp); err != nil {
+		return err
 	}
 	matcher, err := sourceignore.NewMatcher(dir, obj.Spec.Ignore)
 	if err != nil {
-		return nil, fmt.Errorf("reading ignore rules: %w", err)
+		return fmt.Errorf("reading ignore rules: %w", err)
 	}
 	result.source, result.exclude = storage.DirSource(dir), matcher.Excluded
-	return result, nil
+	return nil
 }
 
 // artifactCurrent reports whether the stored artifact already holds revision, built with the

@@ -18,7 +18,7 @@ import (
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/artifact"
-	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
@@ -69,29 +69,29 @@ var artifactChanged = predicate.Funcs{
 	},
 }
 
-// resolveIncludes returns the current artifacts of spec.include, in order.
-// Sets: IncludeUnavailable.
-func (r *GitRepositoryReconciler) resolveIncludes(ctx context.Context, obj *sourcev1.GitRepository) ([]*meta.Artifact, error) {
+// reconcileIncludes finds the current artifacts of spec.include, in order.
+// Fails with: IncludeUnavailable (NotFound, NoArtifact).
+func (r *GitRepositoryReconciler) reconcileIncludes(ctx context.Context, s *gitScope) error {
+	obj := s.Object
 	artifacts := make([]*meta.Artifact, 0, len(obj.Spec.Include))
 	for _, inc := range obj.Spec.Include {
 		key := types.NamespacedName{Namespace: obj.Namespace, Name: inc.GitRepositoryRef.Name}
 		dep := &sourcev1.GitRepository{}
 		if err := r.Get(ctx, key, dep); err != nil {
 			if apierrors.IsNotFound(err) {
-				err = fmt.Errorf("included GitRepository '%s' not found", key)
-				conditions.MarkTrue(obj, sourcev1.IncludeUnavailableCondition, includeNotFoundReason, "%s", err.Error())
+				return lifecycle.Failed(sourcev1.IncludeUnavailableCondition, includeNotFoundReason,
+					fmt.Errorf("included GitRepository '%s' not found", key))
 			}
-			return nil, err
+			return err
 		}
 		if dep.Status.Artifact == nil {
-			err := fmt.Errorf("included GitRepository '%s' has no artifact yet", key)
-			conditions.MarkTrue(obj, sourcev1.IncludeUnavailableCondition, includeNoArtifactReason, "%s", err.Error())
-			return nil, err
+			return lifecycle.Failed(sourcev1.IncludeUnavailableCondition, includeNoArtifactReason,
+				fmt.Errorf("included GitRepository '%s' has no artifact yet", key))
 		}
 		artifacts = append(artifacts, dep.Status.Artifact.DeepCopy())
 	}
-	conditions.Delete(obj, sourcev1.IncludeUnavailableCondition)
-	return artifacts, nil
+	s.included = artifacts
+	return nil
 }
 
 // includesCurrent reports whether the artifact was built with these includes.
@@ -108,13 +108,12 @@ func includesCurrent(obj *sourcev1.GitRepository, artifacts []*meta.Artifact) bo
 }
 
 // copyIncludes extracts each included artifact and copies its fromPath into toPath of dir.
-// Sets: IncludeUnavailable (on failure).
+// Fails with: IncludeUnavailable (CopyFailed).
 func (r *GitRepositoryReconciler) copyIncludes(obj *sourcev1.GitRepository, artifacts []*meta.Artifact, dir string, tmp *workDir) error {
 	for i, inc := range obj.Spec.Include {
 		if err := r.copyInclude(inc, artifacts[i], dir, tmp.path(fmt.Sprintf("include-%d", i))); err != nil {
-			conditions.MarkTrue(obj, sourcev1.IncludeUnavailableCondition, includeCopyFailedReason,
-				"including GitRepository '%s': %s", inc.GitRepositoryRef.Name, err.Error())
-			return err
+			return lifecycle.Failed(sourcev1.IncludeUnavailableCondition, includeCopyFailedReason,
+				fmt.Errorf("including GitRepository '%s': %w", inc.GitRepositoryRef.Name, err))
 		}
 	}
 	return nil

@@ -1,44 +1,36 @@
 package controller
 
 import (
-	"errors"
-
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"fmt"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
-	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
-	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
-// gitRepositoryFailures are the abnormal conditions that make a GitRepository not Ready, in
-// the order their message is shown.
-var gitRepositoryFailures = []string{
-	sourcev1.FetchFailedCondition,
-	sourcev1.StorageOperationFailedCondition,
-	sourcev1.IncludeUnavailableCondition,
+// gitRepositoryPolicy is how a GitRepository's conditions make its status: the failure
+// conditions, in the order their message is shown, make it not Ready; a reconcile that stored
+// (or confirmed) an artifact makes it Ready with that artifact's revision.
+var gitRepositoryPolicy = &lifecycle.Policy[*sourcev1.GitRepository]{
+	Kind:  sourcev1.GitRepositoryKind,
+	Group: sourcev1.GroupVersion.Group,
+	Conditions: []string{
+		sourcev1.ArtifactInStorageCondition, sourcev1.ArtifactOutdatedCondition, sourcev1.SourceVerifiedCondition,
+		sourcev1.FetchFailedCondition, sourcev1.StorageOperationFailedCondition, sourcev1.IncludeUnavailableCondition,
+	},
+	Negative: []string{
+		sourcev1.FetchFailedCondition, sourcev1.StorageOperationFailedCondition, sourcev1.IncludeUnavailableCondition,
+	},
+	FailedReason: meta.FailedReason,
+	Ready: func(obj *sourcev1.GitRepository) (string, string) {
+		return meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", artifactRevision(obj))
+	},
+	Revision: artifactRevision,
 }
 
-// summarizeGitRepository computes the final status of a reconcile in one place: Reconciling
-// and Stalled from the outcome, Ready from the other conditions, observedGeneration, and the
-// reconcile-request handshake.
-func summarizeGitRepository(obj *sourcev1.GitRepository, reconcileErr error) {
-	switch {
-	case reconcileErr == nil:
-		conditions.Delete(obj, meta.ReconcilingCondition)
-		conditions.Delete(obj, meta.StalledCondition)
-	case errors.Is(reconcileErr, reconcile.TerminalError(nil)):
-		conditions.Delete(obj, meta.ReconcilingCondition)
-	default:
-		conditions.Delete(obj, meta.StalledCondition)
-		conditions.MarkReconciling(obj, meta.ProgressingWithRetryReason, "%s", reconcileErr.Error())
+func artifactRevision(obj *sourcev1.GitRepository) string {
+	if obj.Status.Artifact == nil {
+		return ""
 	}
-	conditions.SummarizeReady(obj, conditions.Summary{Failures: gitRepositoryFailures})
-	if reconcileErr != nil && !conditions.IsFalse(obj, meta.ReadyCondition) {
-		conditions.MarkFalse(obj, meta.ReadyCondition, meta.FailedReason, "%s", reconcileErr.Error())
-	}
-	if conditions.IsReady(obj) || conditions.IsTrue(obj, meta.StalledCondition) {
-		obj.Status.ObservedGeneration = obj.Generation
-	}
-	requeue.HandleRequest(obj.GetAnnotations(), &obj.Status.ReconcileRequestStatus)
+	return obj.Status.Artifact.Revision
 }

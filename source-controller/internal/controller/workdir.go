@@ -20,4 +20,9 @@ func newWorkDir(parent string, obj client.Object) (*workDir, error) {
 
 func (w *workDir) path(name string) string { return filepath.Join(w.root, name) }
 
-func (w *workDir) remove() { _ = os.RemoveAll(w.root) }
+// remove deletes the directory; a nil workDir (never created) is a no-op.
+func (w *workDir) remove() {
+	if w != nil {
+		_ = os.RemoveAll(w.root)
+	}
+}
