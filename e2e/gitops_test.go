@@ -91,7 +91,9 @@ type process struct {
 	exited chan error
 }
 
-func startBinary(t *testing.T, name string, args ...string) *process {
+// startBinary runs a controller binary until the test owner ends; t reports a failure to
+// start it (owner may be a parent of t, for a process that outlives a subtest).
+func startBinary(t *testing.T, owner testing.TB, name string, args ...string) *process {
 	t.Helper()
 	bin, err := buildControllers()
 	if err != nil {
@@ -106,15 +108,15 @@ func startBinary(t *testing.T, name string, args ...string) *process {
 		t.Fatal(err)
 	}
 	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		p.stop()
-		if t.Failed() {
-			t.Logf("%s output (last 64 KiB):\n%s", name, tail(p.logs.String(), 65536))
+		if owner.Failed() {
+			owner.Logf("%s output (last 64 KiB):\n%s", name, tail(p.logs.String(), 65536))
 		}
 		// DRIFTLESS_E2E_LOG_DIR keeps every controller's whole log, to read after a run.
 		if dir := os.Getenv("DRIFTLESS_E2E_LOG_DIR"); dir != "" {
 			_ = os.MkdirAll(dir, 0o755)
-			_ = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".log"), []byte(p.logs.String()), 0o644)
+			_ = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(owner.Name(), "/", "_")+"-"+name+".log"), []byte(p.logs.String()), 0o644)
 		}
 	})
 	waitFor(t, 60*time.Second, p.exited, func() bool { return httpStatus("http://"+health+"/readyz") == http.StatusOK })
@@ -228,9 +230,10 @@ func TestGitOpsLoop(t *testing.T) {
 	repo := newMonorepo(t, srv, fleet())
 
 	storage := freeAddr(t)
-	startBinary(t, "source-controller", "--storage-path="+t.TempDir(), "--storage-addr="+storage, "--storage-adv-addr="+storage)
+	startBinary(t, t, "source-controller", "--storage-path="+t.TempDir(), "--storage-addr="+storage, "--storage-adv-addr="+storage)
 	kcArgs := []string{"--artifact-cache-dir=" + t.TempDir(), "--requeue-dependency=2s"}
-	kc := startBinary(t, "kustomize-controller", kcArgs...)
+	kc := startBinary(t, t, "kustomize-controller", kcArgs...)
+	loop := t // the processes live as long as the whole loop
 
 	// 6. App of apps: a root Kustomization applies clusters/production, whose Kustomizations
 	// apply the platform (namespaces) and then, depending on it, the app.
@@ -251,201 +254,218 @@ func TestGitOpsLoop(t *testing.T) {
 		}
 	}
 	revision := "main@sha1:" + repo.git("rev-parse", "HEAD")
+	apps := client.ObjectKey{Namespace: "default", Name: "apps"}
+	var d *appsv1.Deployment
+	files := fleet()
 
 	// 1. Commit → applied: the app rolls out and its Kustomization is Ready at the revision.
-	apps := client.ObjectKey{Namespace: "default", Name: "apps"}
-	waitReadyAt(t, apps, revision, 3*time.Minute)
-	waitReadyAt(t, client.ObjectKey{Namespace: "default", Name: "platform"}, revision, time.Minute)
-	d := waitAvailable(t, "production", "podinfo", 1)
-	if img := d.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/stefanprodan/podinfo:6.9.1" {
-		t.Errorf("production image = %s", img)
-	}
-	pods := &corev1.PodList{}
-	if err := env.Client.List(ctx, pods, client.InNamespace("production")); err != nil || len(pods.Items) == 0 {
-		t.Fatalf("no pods in production: %v", err)
-	}
+	t.Run("1-commit-applied", func(t *testing.T) {
+		waitReadyAt(t, apps, revision, 3*time.Minute)
+		waitReadyAt(t, client.ObjectKey{Namespace: "default", Name: "platform"}, revision, time.Minute)
+		d = waitAvailable(t, "production", "podinfo", 1)
+		if img := d.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/stefanprodan/podinfo:6.9.1" {
+			t.Errorf("production image = %s", img)
+		}
+		pods := &corev1.PodList{}
+		if err := env.Client.List(ctx, pods, client.InNamespace("production")); err != nil || len(pods.Items) == 0 {
+			t.Fatalf("no pods in production: %v", err)
+		}
+	})
 
 	// 2. A new commit changes replicas and the image tag: rolled out, lastAppliedRevision follows.
-	files := fleet()
-	files["apps/podinfo/base/deployment.yaml"] = strings.Replace(podinfoBase, "replicas: 1", "replicas: 2", 1)
-	files["apps/podinfo/overlays/production/kustomization.yaml"] = strings.Replace(files["apps/podinfo/overlays/production/kustomization.yaml"], "6.9.1", "6.9.2", 1)
-	revision = repo.commit("podinfo 6.9.2, two replicas", files)
-	requestSourceReconcile(t, gitRepo)
-	waitReadyAt(t, apps, revision, 3*time.Minute)
-	d = waitAvailable(t, "production", "podinfo", 2)
-	if img := d.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/stefanprodan/podinfo:6.9.2" {
-		t.Errorf("production image after the commit = %s", img)
-	}
+	t.Run("2-new-commit-rolled-out", func(t *testing.T) {
+		files["apps/podinfo/base/deployment.yaml"] = strings.Replace(podinfoBase, "replicas: 1", "replicas: 2", 1)
+		files["apps/podinfo/overlays/production/kustomization.yaml"] = strings.Replace(files["apps/podinfo/overlays/production/kustomization.yaml"], "6.9.1", "6.9.2", 1)
+		revision = repo.commit("podinfo 6.9.2, two replicas", files)
+		requestSourceReconcile(t, gitRepo)
+		waitReadyAt(t, apps, revision, 3*time.Minute)
+		d = waitAvailable(t, "production", "podinfo", 2)
+		if img := d.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/stefanprodan/podinfo:6.9.2" {
+			t.Errorf("production image after the commit = %s", img)
+		}
+	})
 
 	// 3. Self-heal: kubectl scale and kubectl delete are undone at once, from the watch on the
 	// applied objects: the interval is 10m.
-	if err := env.Client.SubResource("scale").Update(ctx, d, client.WithSubResourceBody(&autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 5}}), client.FieldOwner("kubectl")); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Client.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "production", Name: "podinfo"}}); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 20*time.Second, func() error {
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "podinfo"}, d); err != nil {
-			return err
+	t.Run("3-self-heal-from-the-watch", func(t *testing.T) {
+		if err := env.Client.SubResource("scale").Update(ctx, d, client.WithSubResourceBody(&autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 5}}), client.FieldOwner("kubectl")); err != nil {
+			t.Fatal(err)
 		}
-		if *d.Spec.Replicas != 2 {
-			return fmt.Errorf("replicas = %d", *d.Spec.Replicas)
+		if err := env.Client.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "production", Name: "podinfo"}}); err != nil {
+			t.Fatal(err)
 		}
-		return env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "podinfo"}, &corev1.Service{})
+		testenv.Eventually(t, 20*time.Second, func() error {
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "podinfo"}, d); err != nil {
+				return err
+			}
+			if *d.Spec.Replicas != 2 {
+				return fmt.Errorf("replicas = %d", *d.Spec.Replicas)
+			}
+			return env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "podinfo"}, &corev1.Service{})
+		})
 	})
 
 	// 4. Prune: the ConfigMap leaves Git and the cluster.
-	files["apps/podinfo/base/kustomization.yaml"] = "resources: [deployment.yaml, service.yaml]\n"
-	files["apps/podinfo/base/config.yaml"] = ""
-	revision = repo.commit("drop the config", files)
-	requestSourceReconcile(t, gitRepo)
-	waitReadyAt(t, apps, revision, 3*time.Minute)
-	testenv.Eventually(t, time.Minute, func() error {
-		err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "podinfo"}, &corev1.ConfigMap{})
-		if err == nil {
-			return fmt.Errorf("configmap not pruned")
-		}
-		return client.IgnoreNotFound(err)
+	t.Run("4-prune", func(t *testing.T) {
+		files["apps/podinfo/base/kustomization.yaml"] = "resources: [deployment.yaml, service.yaml]\n"
+		files["apps/podinfo/base/config.yaml"] = ""
+		revision = repo.commit("drop the config", files)
+		requestSourceReconcile(t, gitRepo)
+		waitReadyAt(t, apps, revision, 3*time.Minute)
+		testenv.Eventually(t, time.Minute, func() error {
+			err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "podinfo"}, &corev1.ConfigMap{})
+			if err == nil {
+				return fmt.Errorf("configmap not pruned")
+			}
+			return client.IgnoreNotFound(err)
+		})
 	})
 
 	// 5. A broken commit: Ready=False with the reason; the last good state keeps running; the
 	// fix after it recovers.
-	good := revision
-	files["apps/podinfo/base/service.yaml"] = "apiVersion: v1\nkind: Service\nmetadata: [broken\n"
-	broken := repo.commit("broken YAML", files)
-	requestSourceReconcile(t, gitRepo)
-	testenv.Eventually(t, 3*time.Minute, func() error {
-		ks := &kustomizev1.Kustomization{}
-		if err := env.Client.Get(ctx, apps, ks); err != nil {
-			return err
-		}
-		c := readyCondition(ks.Status.Conditions)
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != meta.BuildFailedReason || ks.Status.LastAttemptedRevision != broken {
-			return fmt.Errorf("ready = %+v, lastAttempted %s", c, ks.Status.LastAttemptedRevision)
-		}
-		if ks.Status.LastAppliedRevision != good {
-			return fmt.Errorf("lastApplied = %s, want %s", ks.Status.LastAppliedRevision, good)
-		}
-		return nil
+	t.Run("5-broken-commit-keeps-last-state", func(t *testing.T) {
+		good := revision
+		files["apps/podinfo/base/service.yaml"] = "apiVersion: v1\nkind: Service\nmetadata: [broken\n"
+		broken := repo.commit("broken YAML", files)
+		requestSourceReconcile(t, gitRepo)
+		testenv.Eventually(t, 3*time.Minute, func() error {
+			ks := &kustomizev1.Kustomization{}
+			if err := env.Client.Get(ctx, apps, ks); err != nil {
+				return err
+			}
+			c := readyCondition(ks.Status.Conditions)
+			if c == nil || c.Status != metav1.ConditionFalse || c.Reason != meta.BuildFailedReason || ks.Status.LastAttemptedRevision != broken {
+				return fmt.Errorf("ready = %+v, lastAttempted %s", c, ks.Status.LastAttemptedRevision)
+			}
+			if ks.Status.LastAppliedRevision != good {
+				return fmt.Errorf("lastApplied = %s, want %s", ks.Status.LastAppliedRevision, good)
+			}
+			return nil
+		})
+		waitAvailable(t, "production", "podinfo", 2)
+		files = fleet()
+		files["apps/podinfo/base/kustomization.yaml"] = "resources: [deployment.yaml, service.yaml]\n"
+		files["apps/podinfo/base/config.yaml"] = ""
+		fixed := repo.commit("fix the service", files)
+		requestSourceReconcile(t, gitRepo)
+		waitReadyAt(t, apps, fixed, 3*time.Minute)
+		waitAvailable(t, "production", "podinfo", 1)
 	})
-	waitAvailable(t, "production", "podinfo", 2)
-	files = fleet()
-	files["apps/podinfo/base/kustomization.yaml"] = "resources: [deployment.yaml, service.yaml]\n"
-	files["apps/podinfo/base/config.yaml"] = ""
-	fixed := repo.commit("fix the service", files)
-	requestSourceReconcile(t, gitRepo)
-	waitReadyAt(t, apps, fixed, 3*time.Minute)
-	waitAvailable(t, "production", "podinfo", 1)
 
 	// 7. kustomize-controller killed (SIGKILL) while it applies a new revision, and restarted:
 	// it converges, nothing lost or duplicated.
-	files["apps/podinfo/base/deployment.yaml"] = strings.Replace(podinfoBase, "replicas: 1", "replicas: 3", 1)
-	files["apps/podinfo/base/extra.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  k: v\n"
-	files["apps/podinfo/base/kustomization.yaml"] = "resources: [deployment.yaml, service.yaml, extra.yaml]\n"
-	revision = repo.commit("three replicas and an extra config", files)
-	requestSourceReconcile(t, gitRepo)
-	testenv.Eventually(t, time.Minute, func() error {
-		src := &sourcev1.GitRepository{}
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(gitRepo), src); err != nil {
-			return err
+	t.Run("7-killed-mid-apply-converges", func(t *testing.T) {
+		files["apps/podinfo/base/deployment.yaml"] = strings.Replace(podinfoBase, "replicas: 1", "replicas: 3", 1)
+		files["apps/podinfo/base/extra.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  k: v\n"
+		files["apps/podinfo/base/kustomization.yaml"] = "resources: [deployment.yaml, service.yaml, extra.yaml]\n"
+		revision = repo.commit("three replicas and an extra config", files)
+		requestSourceReconcile(t, gitRepo)
+		testenv.Eventually(t, time.Minute, func() error {
+			src := &sourcev1.GitRepository{}
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(gitRepo), src); err != nil {
+				return err
+			}
+			if src.Status.Artifact == nil || src.Status.Artifact.Revision != revision {
+				return fmt.Errorf("artifact not at %s yet", revision)
+			}
+			return nil
+		})
+		_ = kc.cmd.Process.Kill()
+		<-kc.exited
+		kc = startBinary(t, loop, "kustomize-controller", kcArgs...)
+		waitReadyAt(t, apps, revision, 3*time.Minute)
+		waitAvailable(t, "production", "podinfo", 3)
+		ks := &kustomizev1.Kustomization{}
+		if err := env.Client.Get(ctx, apps, ks); err != nil {
+			t.Fatal(err)
 		}
-		if src.Status.Artifact == nil || src.Status.Artifact.Revision != revision {
-			return fmt.Errorf("artifact not at %s yet", revision)
+		if n := len(ks.Status.Inventory.Entries); n != 3 {
+			t.Errorf("inventory after the restart: %+v", ks.Status.Inventory.Entries)
 		}
-		return nil
+		rsList := &appsv1.ReplicaSetList{}
+		if err := env.Client.List(ctx, rsList, client.InNamespace("production")); err != nil {
+			t.Fatal(err)
+		}
+		for _, rs := range rsList.Items {
+			if rs.Status.Replicas > 0 && *rs.Spec.Replicas != 3 {
+				t.Errorf("a second ReplicaSet still runs pods: %s", rs.Name)
+			}
+		}
 	})
-	_ = kc.cmd.Process.Kill()
-	<-kc.exited
-	kc = startBinary(t, "kustomize-controller", kcArgs...)
-	waitReadyAt(t, apps, revision, 3*time.Minute)
-	waitAvailable(t, "production", "podinfo", 3)
-	ks := &kustomizev1.Kustomization{}
-	if err := env.Client.Get(ctx, apps, ks); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(ks.Status.Inventory.Entries); n != 3 {
-		t.Errorf("inventory after the restart: %+v", ks.Status.Inventory.Entries)
-	}
-	rsList := &appsv1.ReplicaSetList{}
-	if err := env.Client.List(ctx, rsList, client.InNamespace("production")); err != nil {
-		t.Fatal(err)
-	}
-	for _, rs := range rsList.Items {
-		if rs.Status.Replicas > 0 && *rs.Spec.Replicas != 3 {
-			t.Errorf("a second ReplicaSet still runs pods: %s", rs.Name)
-		}
-	}
 
 	// 8. The Git repository unreachable for a while: the source fails, the cluster keeps the
 	// last applied state (nothing pruned), and both recover when it returns.
-	bare := filepath.Join(srv.Root(), "fleet.git")
-	if err := os.Rename(bare, bare+".away"); err != nil {
-		t.Fatal(err)
-	}
-	requestSourceReconcile(t, gitRepo)
-	waitSourceReady(t, gitRepo, metav1.ConditionFalse)
-	// A reconcile of the app while Git is away (requested, so it verifies every object).
-	token := time.Now().Format(time.RFC3339Nano)
-	appsKS := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}}
-	if err := env.Client.Patch(ctx, appsKS, client.RawPatch("application/merge-patch+json", []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, token)))); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, time.Minute, func() error {
-		ks := &kustomizev1.Kustomization{}
-		if err := env.Client.Get(ctx, apps, ks); err != nil {
-			return err
+	t.Run("8-git-away-keeps-state", func(t *testing.T) {
+		bare := filepath.Join(srv.Root(), "fleet.git")
+		if err := os.Rename(bare, bare+".away"); err != nil {
+			t.Fatal(err)
 		}
-		if ks.Status.LastHandledReconcileAt != token {
-			return fmt.Errorf("request not handled yet")
+		requestSourceReconcile(t, gitRepo)
+		waitSourceReady(t, gitRepo, metav1.ConditionFalse)
+		// A reconcile of the app while Git is away (requested, so it verifies every object).
+		token := time.Now().Format(time.RFC3339Nano)
+		appsKS := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: apps.Namespace, Name: apps.Name}}
+		if err := env.Client.Patch(ctx, appsKS, client.RawPatch("application/merge-patch+json", []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, token)))); err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		testenv.Eventually(t, time.Minute, func() error {
+			ks := &kustomizev1.Kustomization{}
+			if err := env.Client.Get(ctx, apps, ks); err != nil {
+				return err
+			}
+			if ks.Status.LastHandledReconcileAt != token {
+				return fmt.Errorf("request not handled yet")
+			}
+			return nil
+		})
+		waitReadyAt(t, apps, revision, time.Minute)
+		waitAvailable(t, "production", "podinfo", 3)
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "extra"}, &corev1.ConfigMap{}); err != nil {
+			t.Errorf("an object was lost while Git was away: %v", err)
+		}
+		if err := os.Rename(bare+".away", bare); err != nil {
+			t.Fatal(err)
+		}
+		requestSourceReconcile(t, gitRepo)
+		waitSourceReady(t, gitRepo, metav1.ConditionTrue)
 	})
-	waitReadyAt(t, apps, revision, time.Minute)
-	waitAvailable(t, "production", "podinfo", 3)
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "extra"}, &corev1.ConfigMap{}); err != nil {
-		t.Errorf("an object was lost while Git was away: %v", err)
-	}
-	if err := os.Rename(bare+".away", bare); err != nil {
-		t.Fatal(err)
-	}
-	requestSourceReconcile(t, gitRepo)
-	waitSourceReady(t, gitRepo, metav1.ConditionTrue)
 
 	// 9. Secrets and variables, as a Flux bootstrap repository has them: a SOPS-encrypted
 	// Secret (age) and cluster variables from a ConfigMap, substituted after decryption.
-	identity, recipient := sopstest.NewIdentity(t)
-	for _, o := range []client.Object{
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sops-age", Namespace: "default"}, Data: map[string][]byte{"age.agekey": []byte(identity)}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cluster-vars", Namespace: "default"}, Data: map[string]string{"cluster_name": "production-eu"}},
-	} {
-		if err := env.Client.Create(ctx, o); err != nil {
+	t.Run("9-sops-and-variables", func(t *testing.T) {
+		identity, recipient := sopstest.NewIdentity(t)
+		for _, o := range []client.Object{
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sops-age", Namespace: "default"}, Data: map[string][]byte{"age.agekey": []byte(identity)}},
+			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cluster-vars", Namespace: "default"}, Data: map[string]string{"cluster_name": "production-eu"}},
+		} {
+			if err := env.Client.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for k, v := range secretsApp(t, recipient) {
+			files[k] = v
+		}
+		revision = repo.commit("database credentials", files)
+		requestSourceReconcile(t, gitRepo)
+		waitReadyAt(t, client.ObjectKey{Namespace: "default", Name: "secrets"}, revision, 2*time.Minute)
+		db := &corev1.Secret{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "db"}, db); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for k, v := range secretsApp(t, recipient) {
-		files[k] = v
-	}
-	revision = repo.commit("database credentials", files)
-	requestSourceReconcile(t, gitRepo)
-	waitReadyAt(t, client.ObjectKey{Namespace: "default", Name: "secrets"}, revision, 2*time.Minute)
-	db := &corev1.Secret{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "db"}, db); err != nil {
-		t.Fatal(err)
-	}
-	if string(db.Data["password"]) != "hunter2" || string(db.Data["url"]) != "postgres://db.production-eu:5432/app" {
-		t.Errorf("decrypted and substituted Secret: %q", db.Data)
-	}
-	info := &corev1.ConfigMap{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "cluster-info"}, info); err != nil {
-		t.Fatal(err)
-	}
-	if info.Data["cluster"] != "production-eu" || info.Data["region"] != "eu-west-1" {
-		t.Errorf("substituted ConfigMap: %v", info.Data)
-	}
-	if strings.Contains(kc.logs.String(), "hunter2") || strings.Contains(kc.logs.String(), identity) {
-		t.Error("kustomize-controller logged a secret")
-	}
+		if string(db.Data["password"]) != "hunter2" || string(db.Data["url"]) != "postgres://db.production-eu:5432/app" {
+			t.Errorf("decrypted and substituted Secret: %q", db.Data)
+		}
+		info := &corev1.ConfigMap{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "cluster-info"}, info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Data["cluster"] != "production-eu" || info.Data["region"] != "eu-west-1" {
+			t.Errorf("substituted ConfigMap: %v", info.Data)
+		}
+		if strings.Contains(kc.logs.String(), "hunter2") || strings.Contains(kc.logs.String(), identity) {
+			t.Error("kustomize-controller logged a secret")
+		}
+	})
 }
 
 // secretsApp is apps/secrets, with its Secret encrypted for recipient, and the Kustomization

@@ -27,8 +27,9 @@ type Environment struct {
 	// Kubeconfig is the path of a kubeconfig file for Config, for processes under test.
 	Kubeconfig string
 
-	env *envtest.Environment
-	dir string
+	env    *envtest.Environment
+	dir    string
+	reaper *reaper
 }
 
 type options struct {
@@ -101,8 +102,18 @@ func Start(opts ...Option) (*Environment, error) {
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
+	e := &Environment{Scheme: scheme, env: env}
+	// The environment's files (etcd's data unless it is kept, the kubeconfig) live in one
+	// directory, removed when it stops.
+	if e.dir, err = os.MkdirTemp("", "driftless-testenv-"); err != nil {
+		return nil, err
+	}
+	dataDir := o.etcdDataDir
+	if dataDir == "" {
+		dataDir = filepath.Join(e.dir, "etcd")
+	}
 	// The data is thrown away after the run: etcd need not wait for the disk on every write.
-	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: o.etcdDataDir}
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: dataDir}
 	env.ControlPlane.Etcd.Configure().Set("unsafe-no-fsync", "true")
 	args := env.ControlPlane.GetAPIServer().Configure()
 	for k, v := range o.apiServerFlags {
@@ -111,16 +122,31 @@ func Start(opts ...Option) (*Environment, error) {
 
 	cfg, err := env.Start()
 	if err != nil {
+		_ = os.RemoveAll(e.dir)
 		return nil, fmt.Errorf("starting the test control plane from %s: %w", assets, err)
 	}
-	e := &Environment{Config: cfg, Scheme: scheme, env: env}
-	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-		_ = env.Stop()
+	e.Config = cfg
+	fail := func(err error) (*Environment, error) {
+		_ = e.Stop()
 		return nil, err
 	}
+	// etcd and kube-apiserver die with this process, even when it is killed.
+	pids, err := childrenNamed("etcd", "kube-apiserver")
+	if err != nil {
+		return fail(fmt.Errorf("finding the control plane's processes: %w", err))
+	}
+	dirs := []string{e.dir}
+	if certs := env.ControlPlane.GetAPIServer().CertDir; certs != "" {
+		dirs = append(dirs, certs) // envtest's own temporary directory
+	}
+	if e.reaper, err = startReaper(pids, dirs); err != nil {
+		return fail(err)
+	}
+	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		return fail(err)
+	}
 	if err := e.writeKubeconfig(); err != nil {
-		_ = env.Stop()
-		return nil, err
+		return fail(err)
 	}
 	return e, nil
 }
@@ -135,9 +161,6 @@ func (e *Environment) writeKubeconfig() error {
 	if err != nil {
 		return fmt.Errorf("rendering kubeconfig: %w", err)
 	}
-	if e.dir, err = os.MkdirTemp("", "driftless-testenv-"); err != nil {
-		return err
-	}
 	e.Kubeconfig = filepath.Join(e.dir, "kubeconfig")
 	return os.WriteFile(e.Kubeconfig, data, 0o600)
 }
@@ -145,6 +168,7 @@ func (e *Environment) writeKubeconfig() error {
 // Stop stops the control plane and removes its files.
 func (e *Environment) Stop() error {
 	err := e.env.Stop()
+	e.reaper.release()
 	if e.dir != "" {
 		err = errors.Join(err, os.RemoveAll(e.dir))
 	}

@@ -5,14 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
-	"github.com/fluxcd/pkg/ssa/utils"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,7 +21,7 @@ import (
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/build"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
-	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 )
 
 // memo is what the controller remembers of a Kustomization's last apply, so that a reconcile
@@ -97,17 +94,14 @@ func objectHash(o *unstructured.Unstructured) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// inventoryID is the id of an object in status.inventory: '<namespace>_<name>_<group>_<kind>'.
-func inventoryID(m object.ObjMetadata) string {
-	return m.Namespace + "_" + m.Name + "_" + m.GroupKind.Group + "_" + m.GroupKind.Kind
-}
-
 // reconcileApply makes the cluster match the build of the artifact: it fetches the artifact
 // (once per digest, shared with every Kustomization of that revision), builds spec.path,
-// applies what changed in stages with server-side apply and prunes what left the build.
-// When neither the inputs nor the live objects changed since the last apply, it does nothing.
-// Sets: Ready (on failure), Reconciling, inventory.
-func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact, resources *ssa.ResourceManager) (changed bool, err error) {
+// applies what changed in stages with server-side apply and prunes what left the build. The
+// change set is announced. When neither the inputs nor the live objects changed since the
+// last apply, it does nothing.
+// Sets: inventory. Fails with: BuildFailed, ArtifactFailed, ReconciliationFailed, PruneFailed.
+func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomizationScope) error {
+	obj, a := s.Object, s.artifact
 	key := client.ObjectKeyFromObject(obj)
 	defer r.pruning.Delete(key) // after the next memo is stored: see deleteInventory
 	r.applying.Store(key, struct{}{})
@@ -121,32 +115,27 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 	}
 	postBuild, err := r.postBuild(ctx, obj)
 	if err != nil {
-		conditions.MarkFalse(obj, meta.ReadyCondition, meta.BuildFailedReason, "%s", err.Error())
-		return false, err
+		return lifecycle.Failed("", meta.BuildFailedReason, err)
 	}
 	bk := buildKey(a, obj, postBuild)
 	if requested(obj) {
 		last = nil // a manual request verifies every object with the API server
 	}
 	if last != nil && last.buildKey == bk && last.unchanged(r) {
-		return false, nil
+		return nil
 	}
 
-	conditions.MarkReconciling(obj, meta.ProgressingReason, "Fetching manifests for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
 	dir, release, err := r.Artifacts.Acquire(ctx, a.URL, a.Digest)
 	if err != nil {
-		conditions.MarkFalse(obj, meta.ReadyCondition, meta.ArtifactFailedReason, "%s", err.Error())
-		return false, err
+		return lifecycle.Failed("", meta.ArtifactFailedReason, err)
 	}
 	defer release()
 
 	// The keys are read only when there is something to build.
 	decryptor, err := r.decryptor(ctx, obj)
 	if err != nil {
-		conditions.MarkFalse(obj, meta.ReadyCondition, meta.BuildFailedReason, "%s", err.Error())
-		return false, err
+		return lifecycle.Failed("", meta.BuildFailedReason, err)
 	}
-	conditions.MarkReconciling(obj, meta.ProgressingReason, "Building manifests for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
 	objects, err := build.Build(build.Options{
 		Root: dir, Path: obj.Spec.Path,
 		TargetNamespace: obj.Spec.TargetNamespace, NamePrefix: obj.Spec.NamePrefix, NameSuffix: obj.Spec.NameSuffix,
@@ -156,35 +145,31 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, obj *kusto
 		Name: obj.Name, Namespace: obj.Namespace,
 	})
 	if err != nil {
-		conditions.MarkFalse(obj, meta.ReadyCondition, meta.BuildFailedReason, "%s", err.Error())
-		return false, err
+		return lifecycle.Failed("", meta.BuildFailedReason, err)
 	}
 
-	conditions.MarkReconciling(obj, meta.ProgressingReason, "Detecting drift for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
-	changeSet, next, err := r.apply(ctx, obj, objects, last, resources)
+	changeSet, next, err := r.apply(ctx, obj, objects, last, s.resources)
 	if err != nil {
-		conditions.MarkFalse(obj, meta.ReadyCondition, meta.ReconciliationFailedReason, "%s", err.Error())
-		return false, err
+		return lifecycle.Failed("", meta.ReconciliationFailedReason, r.explainRefusal(ctx, obj, err))
 	}
 	next.buildKey = bk
 
 	newInventory := inventory(changeSet)
-	pruned, err := r.prune(ctx, obj, obj.Status.Inventory, newInventory, resources)
+	pruned, err := r.prune(ctx, obj, obj.Status.Inventory, newInventory, s.resources)
 	// Objects that failed to be deleted stay in the inventory, to be pruned next time.
 	obj.Status.Inventory = mergeInventory(newInventory, pruned.failed)
 	changes := changeLines(changeSet)
 	changes = append(changes, pruned.deleted...)
 	if len(changes) > 0 {
-		r.Events.AnnotatedEventf(obj, map[string]string{kustomizev1.GroupVersion.Group + "/revision": a.Revision},
-			corev1.EventTypeNormal, meta.ProgressingReason, "%s", strings.Join(changes, "\n"))
+		s.changed = true
+		s.Announce(meta.ProgressingReason, "%s", strings.Join(changes, "\n"))
 	}
 	if err != nil {
-		conditions.MarkFalse(obj, meta.ReadyCondition, meta.PruneFailedReason, "%s", err.Error())
-		return true, err
+		return lifecycle.Failed("", meta.PruneFailedReason, r.explainRefusal(ctx, obj, err))
 	}
 	next.inventory = obj.Status.Inventory.DeepCopy()
 	r.memos.Store(key, next)
-	return len(changes) > 0, nil
+	return nil
 }
 
 // apply applies the objects that may differ from the cluster, and records the others as
@@ -274,9 +259,6 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 		}
 	}
 	changeSet.Append(skipped)
-	if r.afterApply != nil {
-		r.afterApply(client.ObjectKeyFromObject(obj))
-	}
 
 	for _, e := range changeSet.Entries {
 		id := inventoryID(e.ObjMetadata)
@@ -336,61 +318,4 @@ func (r *KustomizationReconciler) applyOptions(obj *kustomizev1.Kustomization) s
 		Exclusions:    map[string]string{kustomizev1.SSAAnnotation: kustomizev1.MergeValue},
 	}
 	return opts
-}
-
-// inventory lists the applied objects in Flux's format, sorted by id. Objects the build
-// carries but that were skipped because they opted out of reconciliation are not in it.
-func inventory(cs *ssa.ChangeSet) *kustomizev1.ResourceInventory {
-	inv := &kustomizev1.ResourceInventory{Entries: make([]kustomizev1.ResourceRef, 0, len(cs.Entries))}
-	for _, e := range cs.Entries {
-		version := e.GroupVersion
-		if i := strings.LastIndex(version, "/"); i >= 0 {
-			version = version[i+1:]
-		}
-		inv.Entries = append(inv.Entries, kustomizev1.ResourceRef{ID: inventoryID(e.ObjMetadata), Version: version})
-	}
-	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].ID < inv.Entries[j].ID })
-	return inv
-}
-
-// mergeInventory adds extra entries (stale objects that could not be deleted) to inv.
-func mergeInventory(inv *kustomizev1.ResourceInventory, extra []kustomizev1.ResourceRef) *kustomizev1.ResourceInventory {
-	if len(extra) == 0 {
-		return inv
-	}
-	inv.Entries = append(inv.Entries, extra...)
-	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].ID < inv.Entries[j].ID })
-	return inv
-}
-
-// changeLines lists 'Kind/namespace/name action' for every object that was created or changed.
-func changeLines(cs *ssa.ChangeSet) []string {
-	var out []string
-	for _, e := range cs.Entries {
-		if e.Action == ssa.CreatedAction || e.Action == ssa.ConfiguredAction || e.Action == ssa.DeletedAction {
-			out = append(out, e.String())
-		}
-	}
-	return out
-}
-
-// entryFor is the change-set entry of an object that the resource manager did not handle.
-func entryFor(o *unstructured.Unstructured, action ssa.Action) ssa.ChangeSetEntry {
-	return ssa.ChangeSetEntry{
-		ObjMetadata: object.UnstructuredToObjMetadata(o), GroupVersion: o.GroupVersionKind().Version,
-		Subject: utils.FmtUnstructured(o), Action: action,
-	}
-}
-
-// parseInventoryRef turns an inventory entry back into an object reference.
-func parseInventoryRef(ref kustomizev1.ResourceRef) (*unstructured.Unstructured, error) {
-	parts := strings.Split(ref.ID, "_")
-	if len(parts) != 4 {
-		return nil, fmt.Errorf("invalid inventory id '%s'", ref.ID)
-	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(schema.GroupVersionKind{Group: parts[2], Version: ref.Version, Kind: parts[3]})
-	u.SetNamespace(parts[0])
-	u.SetName(parts[1])
-	return u, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -197,18 +198,15 @@ func TestKustomizationRequestSuspendAndServiceAccount(t *testing.T) {
 
 	// Suspended: a new revision is not applied; resumed: it is.
 	mergePatch(t, ks, `{"spec":{"suspend":true}}`)
-	waitKS(t, ks, func(k *kustomizev1.Kustomization) error {
-		if k.Status.ObservedGeneration != k.Generation && !k.Spec.Suspend {
-			return fmt.Errorf("not seen yet")
-		}
-		return nil
-	})
-	// Suspension leaves no trace in the status: give the controller's cache a moment to see
-	// it before the new revision arrives.
-	time.Sleep(500 * time.Millisecond)
-	// A witness on the same source: once it has applied the new revision, the suspended
-	// Kustomization has had the same chance to.
+	// Suspension leaves no trace in the status. A witness created after it is the barrier:
+	// its creation follows the suspension in the controller's watch, so once the witness is
+	// applied, the controller has seen the suspension too.
+	files["witness/cm.yaml"] = configMap("witness", ns, "1")
+	setArtifact(t, src, artifacts.publish(t, "handshake", "main@sha1:0001", files))
 	witness := kustomization(t, "handshake-witness", "handshake", "./witness")
+	waitKS(t, witness, appliedRevision("main@sha1:0001"))
+	// The witness uses the same source: once it has applied the new revision, the suspended
+	// Kustomization has had the same chance to.
 	files["app/cm.yaml"] = configMap("cm", ns, "2")
 	files["witness/cm.yaml"] = configMap("witness", ns, "2")
 	setArtifact(t, src, artifacts.publish(t, "handshake", "main@sha1:0002", files))
@@ -248,4 +246,39 @@ func TestKustomizationImpersonatesItsServiceAccount(t *testing.T) {
 	if exists(t, ns, "cm", &corev1.ConfigMap{}) {
 		t.Fatal("applied with the controller's identity instead of the service account's")
 	}
+}
+
+// As in Flux, the account is impersonated whether or not its ServiceAccount object exists:
+// RBAC alone decides. Here RBAC grants the user of an account that was never created.
+func TestKustomizationImpersonatesAnAccountRBACAllows(t *testing.T) {
+	ns := "impersonate-rbac"
+	namespace(t, ns)
+	ctx := testenv.Context(t)
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "configmaps", Namespace: ns},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"*"}}},
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "ghost", Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "configmaps"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "system:serviceaccount:default:ghost"}},
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := gitSource(t, "impersonate-rbac", artifacts.publish(t, "impersonate-rbac", "main@sha1:0001", map[string]string{"cm.yaml": configMap("cm", ns, "1")}))
+	ks := kustomization(t, "impersonate-rbac", "impersonate-rbac", "./", func(k *kustomizev1.Kustomization) { k.Spec.ServiceAccountName = "ghost" })
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	if !exists(t, ns, "cm", &corev1.ConfigMap{}) {
+		t.Fatal("not applied")
+	}
+	// Without the binding the same account is refused: it was the account that applied, not
+	// the controller. The condition says that the account does not exist.
+	if err := env.Client.Delete(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	setArtifact(t, src, artifacts.publish(t, "impersonate-rbac", "main@sha1:0002", map[string]string{"cm.yaml": configMap("cm", ns, "2")}))
+	waitKS(t, ks, notReady(meta.ReconciliationFailedReason, "service account 'default/ghost' not found"))
 }

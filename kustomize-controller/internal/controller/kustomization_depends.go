@@ -15,6 +15,7 @@ import (
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 )
 
 // dependencyIndexKey indexes Kustomizations by '<namespace>/<name>' of each dependency.
@@ -74,50 +75,47 @@ var readinessChanged = predicate.Funcs{
 
 // reconcileDependencies checks that every Kustomization in spec.dependsOn is ready at its
 // latest generation, and, when it uses the same source, has applied the revision about to be
-// applied here. A dependent is requeued as soon as a dependency becomes ready, and at
+// applied here. A dependent is reconciled as soon as a dependency becomes ready, and at
 // --requeue-dependency in any case.
-// Sets: Ready (DependencyNotReady), Stalled (AccessDenied, InvalidCELExpression).
-func (r *KustomizationReconciler) reconcileDependencies(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact) (bool, error) {
+// Fails with: Waiting (DependencyNotReady), Stalled (AccessDenied, InvalidCELExpression).
+func (r *KustomizationReconciler) reconcileDependencies(ctx context.Context, s *kustomizationScope) error {
+	obj, a := s.Object, s.artifact
 	for _, d := range obj.Spec.DependsOn {
 		key := dependencyKey(obj, d)
 		if r.NoCrossNamespaceRefs && key.Namespace != obj.Namespace {
-			conditions.MarkStalled(obj, meta.AccessDeniedReason, "cross-namespace dependency '%s' is not allowed (--no-cross-namespace-refs)", key)
-			conditions.MarkFalse(obj, meta.ReadyCondition, meta.AccessDeniedReason, "cross-namespace dependency '%s' is not allowed (--no-cross-namespace-refs)", key)
-			return false, reconcile.TerminalError(fmt.Errorf("cross-namespace dependency '%s' is not allowed", key))
+			return lifecycle.Stalled("", meta.AccessDeniedReason, fmt.Errorf("cross-namespace dependency '%s' is not allowed (--no-cross-namespace-refs)", key))
 		}
 		dep := &kustomizev1.Kustomization{}
 		if err := r.Get(ctx, key, dep); err != nil {
 			if !apierrors.IsNotFound(err) {
-				return false, err
+				return err
 			}
-			return r.notReady(ctx, obj, "dependency '%s' not found", key)
+			return r.notReady(ctx, "dependency '%s' not found", key)
 		}
 		if d.ReadyExpr != "" {
 			ready, err := evalReadyExpr(d.ReadyExpr, obj, dep)
 			if err != nil {
-				conditions.MarkStalled(obj, meta.InvalidCELExpressionReason, "dependency '%s': %s", key, err.Error())
-				conditions.MarkFalse(obj, meta.ReadyCondition, meta.InvalidCELExpressionReason, "dependency '%s': %s", key, err.Error())
-				return false, reconcile.TerminalError(err)
+				return lifecycle.Stalled("", meta.InvalidCELExpressionReason, fmt.Errorf("dependency '%s': %w", key, err))
 			}
 			if !ready {
-				return r.notReady(ctx, obj, "dependency '%s' is not ready according to readyExpr", key)
+				return r.notReady(ctx, "dependency '%s' is not ready according to readyExpr", key)
 			}
 			continue
 		}
 		if len(dep.Status.Conditions) == 0 || dep.Generation != dep.Status.ObservedGeneration || !conditions.IsReady(dep) {
-			return r.notReady(ctx, obj, "dependency '%s' is not ready", key)
+			return r.notReady(ctx, "dependency '%s' is not ready", key)
 		}
 		if sameSource(obj, dep) && dep.Status.LastAppliedRevision != a.Revision {
-			return r.notReady(ctx, obj, "dependency '%s' has not applied revision %s yet", key, a.Revision)
+			return r.notReady(ctx, "dependency '%s' has not applied revision %s yet", key, a.Revision)
 		}
 	}
-	return true, nil
+	return nil
 }
 
-func (r *KustomizationReconciler) notReady(ctx context.Context, obj *kustomizev1.Kustomization, format string, args ...any) (bool, error) {
-	conditions.MarkFalse(obj, meta.ReadyCondition, meta.DependencyNotReadyReason, format, args...)
-	ctrl.LoggerFrom(ctx).Info(fmt.Sprintf(format, args...)+", retrying when it is ready", "retryIn", r.RequeueDependency.String())
-	return false, nil
+func (r *KustomizationReconciler) notReady(ctx context.Context, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	ctrl.LoggerFrom(ctx).Info(msg+", retrying when it is ready", "retryIn", r.RequeueDependency.String())
+	return lifecycle.Waiting(meta.DependencyNotReadyReason, r.RequeueDependency, "%s", msg)
 }
 
 func sameSource(a, b *kustomizev1.Kustomization) bool {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,14 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 )
 
 // healthPollInterval paces the health checks of objects that the tracker cannot watch:
@@ -76,16 +76,18 @@ func healthTargets(obj *kustomizev1.Kustomization) []healthTarget {
 
 // reconcileHealth decides readiness from the health of the targets, read from the tracker's
 // watch caches. While some are still progressing it releases the worker and is woken by their
-// watch events, or by the deadline at spec.timeout.
-// Sets: Healthy, Ready, Reconciling, lastAppliedRevision.
-func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, obj *kustomizev1.Kustomization, a *meta.Artifact, changed bool) (ctrl.Result, error) {
+// watch events, or by the deadline at spec.timeout. On success, the revision is applied.
+// Sets: Healthy, lastAppliedRevision. Fails with: Healthy (HealthCheckFailed), Progressing
+// (Healthy Unknown), Stalled (InvalidCELExpression).
+func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, s *kustomizationScope) error {
+	obj, a := s.Object, s.artifact
 	key := client.ObjectKeyFromObject(obj)
 	targets := healthTargets(obj)
 	if len(targets) == 0 {
 		r.waits.Delete(key)
 		conditions.Delete(obj, meta.HealthyCondition)
-		r.succeeded(obj, a)
-		return ctrl.Result{}, nil
+		obj.Status.LastAppliedRevision = a.Revision
+		return nil
 	}
 	// Interest first: a change between the evaluation and the registration is not missed.
 	r.tracker.Interest(key, true)
@@ -103,11 +105,8 @@ func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, obj *kust
 	for _, t := range targets {
 		st, msg, watched, err := r.health(ctx, obj, t)
 		if err != nil {
-			r.tracker.Interest(key, false)
-			r.waits.Delete(key)
-			conditions.MarkStalled(obj, meta.InvalidCELExpressionReason, "%s", err.Error())
-			conditions.MarkFalse(obj, meta.ReadyCondition, meta.InvalidCELExpressionReason, "%s", err.Error())
-			return ctrl.Result{}, reconcile.TerminalError(err)
+			r.stopWaiting(key)
+			return lifecycle.Stalled("", meta.InvalidCELExpressionReason, err)
 		}
 		line := fmt.Sprintf("%s status: '%s'", t, st)
 		if msg != "" {
@@ -125,44 +124,36 @@ func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, obj *kust
 
 	switch {
 	case len(failed) > 0:
-		return ctrl.Result{}, r.unhealthy(obj, key, fmt.Sprintf("health check failed after %s: failed: [%s]", elapsed.Round(time.Millisecond), strings.Join(failed, ", ")))
+		return r.unhealthy(key, fmt.Sprintf("health check failed after %s: failed: [%s]", elapsed.Round(time.Millisecond), strings.Join(failed, ", ")))
 	case len(progressing) == 0:
-		r.tracker.Interest(key, false)
-		r.waits.Delete(key)
-		if !conditions.IsTrue(obj, meta.HealthyCondition) || changed {
+		r.stopWaiting(key)
+		if !conditions.IsTrue(obj, meta.HealthyCondition) || s.changed {
 			// A new result: say how long it took. Otherwise it is the same result, left as
 			// it was, so that a reconcile where nothing changed writes nothing.
 			conditions.MarkTrue(obj, meta.HealthyCondition, meta.SucceededReason, "Health check passed in %s", elapsed.Round(time.Millisecond))
 		}
-		r.succeeded(obj, a)
-		return ctrl.Result{}, nil
+		obj.Status.LastAppliedRevision = a.Revision
+		return nil
 	case elapsed >= obj.GetTimeout():
-		return ctrl.Result{}, r.unhealthy(obj, key, fmt.Sprintf("health check failed after %s: timeout waiting for: [%s]", elapsed.Round(time.Millisecond), strings.Join(progressing, ", ")))
+		return r.unhealthy(key, fmt.Sprintf("health check failed after %s: timeout waiting for: [%s]", elapsed.Round(time.Millisecond), strings.Join(progressing, ", ")))
 	}
-
 	r.waits.Store(key, wait)
-	msg := fmt.Sprintf("Running health checks for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
-	conditions.MarkReconciling(obj, meta.ProgressingReason, "%s", msg)
-	conditions.MarkUnknown(obj, meta.HealthyCondition, meta.ProgressingReason, "%s", msg)
-	conditions.MarkUnknown(obj, meta.ReadyCondition, meta.ProgressingReason, "Reconciliation in progress")
 	after := obj.GetTimeout() - elapsed
 	if poll && after > healthPollInterval {
 		after = healthPollInterval
 	}
-	return ctrl.Result{RequeueAfter: after}, nil
+	return lifecycle.Progressing(meta.HealthyCondition, after, "Running health checks for revision %s with a timeout of %s", a.Revision, obj.GetTimeout())
 }
 
-func (r *KustomizationReconciler) unhealthy(obj *kustomizev1.Kustomization, key types.NamespacedName, msg string) error {
+// stopWaiting ends a Kustomization's wait for health.
+func (r *KustomizationReconciler) stopWaiting(key types.NamespacedName) {
 	r.tracker.Interest(key, false)
 	r.waits.Delete(key)
-	conditions.MarkFalse(obj, meta.HealthyCondition, meta.HealthCheckFailedReason, "%s", msg)
-	conditions.MarkFalse(obj, meta.ReadyCondition, meta.HealthCheckFailedReason, "%s", msg)
-	return fmt.Errorf("%s", msg)
 }
 
-func (r *KustomizationReconciler) succeeded(obj *kustomizev1.Kustomization, a *meta.Artifact) {
-	obj.Status.LastAppliedRevision = a.Revision
-	conditions.MarkTrue(obj, meta.ReadyCondition, meta.ReconciliationSucceededReason, "Applied revision: %s", a.Revision)
+func (r *KustomizationReconciler) unhealthy(key types.NamespacedName, msg string) error {
+	r.stopWaiting(key)
+	return lifecycle.Failed(meta.HealthyCondition, meta.HealthCheckFailedReason, errors.New(msg))
 }
 
 // health computes the kstatus of one target. watched reports whether a change of the object

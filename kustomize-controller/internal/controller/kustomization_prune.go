@@ -11,11 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
-	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 )
 
 var ctrlLog = ctrl.LoggerFrom
@@ -95,36 +94,45 @@ func (r *KustomizationReconciler) deleteInventory(ctx context.Context, obj *kust
 }
 
 // finalize garbage-collects the inventory of a Kustomization being deleted, as its
-// spec.deletionPolicy says, then releases the finalizer. A suspended Kustomization, or one
-// whose service account is gone, orphans its objects.
-func (r *KustomizationReconciler) finalize(ctx context.Context, obj *kustomizev1.Kustomization) error {
-	key := client.ObjectKeyFromObject(obj)
-	defer r.forget(key)
-	if v, ok := r.memos.Load(key); ok { // newer than the cache's copy
+// spec.deletionPolicy says; the runtime then releases the finalizer. A suspended
+// Kustomization, or one whose service account does not exist, orphans its objects (as Flux
+// does: nobody could delete them on the account's behalf).
+// Fails with: PruneFailed (the finalizer stays and deletion is retried).
+func (r *KustomizationReconciler) finalize(ctx context.Context, s *kustomizationScope) error {
+	obj := s.Object
+	if v, ok := r.memos.Load(client.ObjectKeyFromObject(obj)); ok { // newer than the cache's copy
 		obj.Status.Inventory = v.(*memo).inventory.DeepCopy()
 	}
-	if !obj.Spec.Suspend && obj.Status.Inventory != nil && len(obj.Status.Inventory.Entries) > 0 && deletesOnRemoval(obj) {
-		resources, err := r.resourceManager(ctx, obj)
+	if obj.Spec.Suspend || obj.Status.Inventory == nil || len(obj.Status.Inventory.Entries) == 0 || !deletesOnRemoval(obj) {
+		return nil
+	}
+	if account := r.serviceAccount(obj); account.Name != "" {
+		missing, err := r.serviceAccountMissing(ctx, account)
 		if err != nil {
+			return err
+		}
+		if missing {
 			r.Events.Eventf(obj, corev1.EventTypeWarning, meta.PruneFailedReason,
-				"garbage collection skipped, objects are left in the cluster: %s", err.Error())
-		} else {
-			res, err := r.deleteInventory(ctx, obj, obj.Status.Inventory.Entries, resources)
-			if len(res.deleted) > 0 {
-				ctrlLog(ctx).Info("garbage collected the inventory", "deleted", len(res.deleted))
-			}
-			if err != nil {
-				conditions.MarkFalse(obj, meta.ReadyCondition, meta.PruneFailedReason, "%s", err.Error())
-				return err // keep the finalizer: retried with backoff
-			}
-			if obj.GetDeletionPolicy() == kustomizev1.DeletionPolicyWaitForTermination {
-				if err := r.waitForTermination(ctx, obj, resources); err != nil {
-					r.Events.Eventf(obj, corev1.EventTypeWarning, meta.PruneFailedReason, "%s", err.Error())
-				}
-			}
+				"garbage collection skipped, objects are left in the cluster: service account '%s' not found", account)
+			return nil
 		}
 	}
-	controllerutil.RemoveFinalizer(obj, meta.Finalizer)
+	resources, err := r.resourceManager(r.serviceAccount(obj))
+	if err != nil {
+		return err
+	}
+	res, err := r.deleteInventory(ctx, obj, obj.Status.Inventory.Entries, resources)
+	if len(res.deleted) > 0 {
+		ctrlLog(ctx).Info("garbage collected the inventory", "deleted", len(res.deleted))
+	}
+	if err != nil {
+		return lifecycle.Failed("", meta.PruneFailedReason, err)
+	}
+	if obj.GetDeletionPolicy() == kustomizev1.DeletionPolicyWaitForTermination {
+		if err := r.waitForTermination(ctx, obj, resources); err != nil {
+			r.Events.Eventf(obj, corev1.EventTypeWarning, meta.PruneFailedReason, "%s", err.Error())
+		}
+	}
 	return nil
 }
 

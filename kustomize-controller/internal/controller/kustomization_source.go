@@ -14,7 +14,7 @@ import (
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
-	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
@@ -103,27 +103,25 @@ func lookupSource(ctx context.Context, c client.Reader, obj *kustomizev1.Kustomi
 	return src.GetArtifact(), "", nil
 }
 
-// reconcileSource returns the source's artifact, or nil when the source is missing or has
-// no artifact yet (reported as ArtifactFailed; the caller retries after --requeue-dependency).
-// Sets: Ready (ArtifactFailed), Stalled (unsupported kind, a forbidden cross-namespace ref).
-func (r *KustomizationReconciler) reconcileSource(ctx context.Context, obj *kustomizev1.Kustomization) (*meta.Artifact, error) {
+// reconcileSource finds the source's artifact. A missing source, or one without an artifact
+// yet, is waited for (--requeue-dependency, or at once when its artifact appears).
+// Fails with: Waiting (ArtifactFailed), Stalled (ArtifactFailed for an unsupported kind,
+// AccessDenied for a forbidden cross-namespace ref).
+func (r *KustomizationReconciler) reconcileSource(ctx context.Context, s *kustomizationScope) error {
+	obj := s.Object
 	if ns := obj.Spec.SourceRef.Namespace; r.NoCrossNamespaceRefs && ns != "" && ns != obj.Namespace {
-		msg := fmt.Sprintf("cannot access %s/%s/%s: cross-namespace references are not allowed (--no-cross-namespace-refs)", obj.Spec.SourceRef.Kind, ns, obj.Spec.SourceRef.Name)
-		conditions.MarkStalled(obj, meta.AccessDeniedReason, "%s", msg)
-		conditions.MarkFalse(obj, meta.ReadyCondition, meta.AccessDeniedReason, "%s", msg)
-		return nil, reconcile.TerminalError(errors.New(msg))
+		return lifecycle.Stalled("", meta.AccessDeniedReason, fmt.Errorf("cannot access %s/%s/%s: cross-namespace references are not allowed (--no-cross-namespace-refs)", obj.Spec.SourceRef.Kind, ns, obj.Spec.SourceRef.Name))
 	}
 	a, waiting, err := lookupSource(ctx, r.Client, obj)
 	switch {
 	case errors.Is(err, errUnsupportedSource):
-		conditions.MarkStalled(obj, meta.ArtifactFailedReason, "%s", err.Error())
-		return nil, reconcile.TerminalError(err)
+		return lifecycle.Stalled("", meta.ArtifactFailedReason, err)
 	case err != nil:
-		return nil, err
+		return err
 	case a == nil:
-		conditions.MarkFalse(obj, meta.ReadyCondition, meta.ArtifactFailedReason, "%s", waiting)
-		return nil, nil
+		return lifecycle.Waiting(meta.ArtifactFailedReason, r.RequeueDependency, "%s", waiting)
 	}
 	obj.Status.LastAttemptedRevision = a.Revision
-	return a, nil
+	s.artifact = a
+	return nil
 }

@@ -1,40 +1,26 @@
 package controller
 
 import (
-	"errors"
-
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"time"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
-	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
-	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 )
 
-// summarize computes the final status of a reconcile in one place.
-func summarize(obj *kustomizev1.Kustomization, reconcileErr error) {
-	switch {
-	case reconcileErr == nil && conditions.IsReady(obj):
-		conditions.Delete(obj, meta.ReconcilingCondition)
-		conditions.Delete(obj, meta.StalledCondition)
-	case errors.Is(reconcileErr, reconcile.TerminalError(nil)):
-		conditions.Delete(obj, meta.ReconcilingCondition)
-	case reconcileErr != nil:
-		conditions.Delete(obj, meta.StalledCondition)
-		conditions.MarkReconciling(obj, meta.ProgressingWithRetryReason, "%s", conditions.GetMessage(obj, meta.ReadyCondition))
-	case conditions.IsUnknown(obj, meta.ReadyCondition):
-		// Waiting for health: Reconciling says for what and until when.
-		conditions.Delete(obj, meta.StalledCondition)
-	default:
-		// Waiting for the source or a dependency: Ready says which; nothing is in progress.
-		conditions.Delete(obj, meta.ReconcilingCondition)
-		conditions.Delete(obj, meta.StalledCondition)
-	}
-	if reconcileErr != nil && !conditions.IsFalse(obj, meta.ReadyCondition) {
-		conditions.MarkFalse(obj, meta.ReadyCondition, meta.ReconciliationFailedReason, "%s", reconcileErr.Error())
-	}
-	if conditions.IsReady(obj) || conditions.IsTrue(obj, meta.StalledCondition) {
-		obj.Status.ObservedGeneration = obj.Generation
-	}
-	requeue.HandleRequest(obj.GetAnnotations(), &obj.Status.ReconcileRequestStatus)
+// kustomizationPolicy is how a Kustomization's conditions make its status: Ready says which
+// revision was applied, or why it was not; Healthy reports the health checks. A failed
+// reconcile is retried with backoff up to spec.retryInterval (which defaults to
+// spec.interval): a drift correction that fails for a moment is retried within a second,
+// not an hour later.
+var kustomizationPolicy = &lifecycle.Policy[*kustomizev1.Kustomization]{
+	Kind:         kustomizev1.KustomizationKind,
+	Group:        kustomizev1.GroupVersion.Group,
+	Conditions:   []string{meta.HealthyCondition},
+	FailedReason: meta.ReconciliationFailedReason,
+	Ready: func(obj *kustomizev1.Kustomization) (string, string) {
+		return meta.ReconciliationSucceededReason, "Applied revision: " + obj.Status.LastAppliedRevision
+	},
+	Revision:      func(obj *kustomizev1.Kustomization) string { return obj.Status.LastAttemptedRevision },
+	RetryInterval: func(obj *kustomizev1.Kustomization) time.Duration { return obj.GetRetryInterval() },
 }

@@ -24,6 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
@@ -41,9 +43,9 @@ var (
 	artifacts *artifactServer
 	// reconciler is the suite's kustomize-controller.
 	reconciler *KustomizationReconciler
-	// afterApply holds, by Kustomization, what a test does between the apply and the
-	// recording of its outcome.
-	afterApply sync.Map // types.NamespacedName → func()
+	// afterPatches holds, by '<kind>/<namespace>/<name>', what a test does right after the
+	// controller sent that object to the API server (a dry-run or an apply).
+	afterPatches sync.Map // string → func()
 )
 
 // suiteLog is the controller's log for the whole suite. A failing test shows the part that
@@ -154,11 +156,7 @@ func run(m *testing.M) (int, error) {
 		SOPSAgeSecret:        types.NamespacedName{Namespace: "default", Name: "sops-age-controller"},
 		WatchConfigsSelector: labels.SelectorFromSet(labels.Set{meta.ReconcileWatchLabel: meta.ReconcileWatchEnabled}),
 		DriftCorrectionGap:   time.Second,
-		afterApply: func(key types.NamespacedName) {
-			if f, ok := afterApply.Load(key); ok {
-				f.(func())()
-			}
-		},
+		Impersonator:         &hookedImpersonator{RESTImpersonator{Client: mgr.GetClient(), Config: mgr.GetConfig(), Mapper: mgr.GetRESTMapper()}},
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return 0, err
@@ -169,6 +167,35 @@ func run(m *testing.M) (int, error) {
 	code := m.Run()
 	cancel()
 	return code, <-done
+}
+
+// hookedImpersonator acts with the identities the controller's own Impersonator uses, through
+// clients that run a test's afterPatch hook once the API server has answered a patch of the
+// hooked object.
+type hookedImpersonator struct{ RESTImpersonator }
+
+func (h *hookedImpersonator) ClientFor(account types.NamespacedName) (client.Client, error) {
+	c, err := client.NewWithWatch(h.configFor(account), client.Options{Scheme: h.Client.Scheme(), Mapper: h.Mapper})
+	if err != nil {
+		return nil, err
+	}
+	return interceptor.NewClient(c, interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			err := c.Patch(ctx, obj, patch, opts...)
+			key := obj.GetObjectKind().GroupVersionKind().Kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
+			if f, ok := afterPatches.Load(key); ok {
+				f.(func())()
+			}
+			return err
+		},
+	}), nil
+}
+
+// afterPatch runs f after each patch of the object the controller sends, until t ends.
+func afterPatch(t *testing.T, kind string, key types.NamespacedName, f func()) {
+	id := kind + "/" + key.Namespace + "/" + key.Name
+	afterPatches.Store(id, f)
+	t.Cleanup(func() { afterPatches.Delete(id) })
 }
 
 // artifactServer serves tarballs made by the tests, as source-controller would.

@@ -372,19 +372,30 @@ func TestGitRepositorySuspended(t *testing.T) {
 	change(t, obj, func(o *sourcev1.GitRepository) { o.Spec.Suspend = true })
 	rp.commit(map[string]string{"c": "c"}, "c")
 	rp.push("main")
+	wp := newRepo(t, srv, "org/witness.git", map[string]string{"a": "a"})
+	wh := wp.commit(map[string]string{"w": "1"}, "w1")
+	wp.push("main")
+	witness := gitRepository(t, "paused-witness", srv.url("org/witness.git"))
+	waitRevision(t, witness, "main@sha1:"+wh)
 	packs := srv.packRequests.Load()
 	value := time.Now().Format(time.RFC3339Nano)
 	change(t, obj, func(o *sourcev1.GitRepository) {
 		o.Annotations = map[string]string{meta.ReconcileRequestAnnotation: value}
 	})
-	// Give the controller a chance to (wrongly) act, bounded, then check nothing happened.
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		g := get(t, obj)
-		if g.Status.Artifact.Revision != "main@sha1:"+head || g.Status.LastHandledReconcileAt == value || srv.packRequests.Load() != packs {
-			t.Fatalf("a suspended GitRepository was reconciled: %+v", g.Status)
-		}
-		time.Sleep(200 * time.Millisecond)
+	// The barrier: a request to a witness, made after the one to the suspended object and
+	// handled after it (one clone later), so that once the witness has handled it, the
+	// suspended object has had its chance to (wrongly) act.
+	wh = wp.commit(map[string]string{"w": "2"}, "w2")
+	wp.push("main")
+	change(t, witness, func(o *sourcev1.GitRepository) {
+		o.Annotations = map[string]string{meta.ReconcileRequestAnnotation: value}
+	})
+	waitRevision(t, witness, "main@sha1:"+wh)
+	if g := get(t, obj); g.Status.Artifact.Revision != "main@sha1:"+head || g.Status.LastHandledReconcileAt == value {
+		t.Fatalf("a suspended GitRepository was reconciled: %+v", g.Status)
+	}
+	if got := srv.packRequests.Load(); got != packs+1 {
+		t.Fatalf("%d packs fetched after the suspension, want only the witness's", got-packs)
 	}
 }
 
