@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -115,7 +116,7 @@ func TestCorpusRoundTrips(t *testing.T) {
 			}
 		})
 	}
-	for _, kind := range []string{"GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket",
+	for _, kind := range []string{"GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket", "ExternalArtifact",
 		"Kustomization", "HelmRelease", "Receiver", "Alert", "Provider"} {
 		if perKind[kind] < 2 {
 			t.Errorf("the corpus has %d objects of kind %s, want at least 2", perKind[kind], kind)
@@ -237,6 +238,7 @@ func TestCRDsMatchFluxInstall(t *testing.T) {
 		"helmrepositories.source.toolkit.fluxcd.io":  {"v1", "helmrepo", "fluxcd-sources", []string{"URL", "Age", "Ready", "Status"}},
 		"helmcharts.source.toolkit.fluxcd.io":        {"v1", "hc", "fluxcd-sources", []string{"Chart", "Version", "Source Kind", "Source Name", "Age", "Ready", "Status"}},
 		"buckets.source.toolkit.fluxcd.io":           {"v1", "", "fluxcd-sources", []string{"Endpoint", "Age", "Ready", "Status"}},
+		"externalartifacts.source.toolkit.fluxcd.io": {"v1", "ea", "fluxcd-sources", []string{"Age", "Ready", "Status", "Source"}},
 		"kustomizations.kustomize.toolkit.fluxcd.io": {"v1", "ks", "fluxcd-appliers", []string{"Age", "Ready", "Status"}},
 		"helmreleases.helm.toolkit.fluxcd.io":        {"v2", "hr", "fluxcd-appliers", []string{"Age", "Ready", "Status"}},
 		"receivers.notification.toolkit.fluxcd.io":   {"v1", "", "fluxcd-notifications", []string{"Age", "Ready", "Status"}},
@@ -273,7 +275,7 @@ func TestCRDsMatchFluxInstall(t *testing.T) {
 			if w.short != "" && !contains(crd.Spec.Names.ShortNames, w.short) {
 				t.Errorf("shortNames = %v, want %s", crd.Spec.Names.ShortNames, w.short)
 			}
-			if !contains(crd.Spec.Names.Categories, "fluxcd") || !contains(crd.Spec.Names.Categories, w.category) {
+			if !contains(crd.Spec.Names.Categories, "all") || !contains(crd.Spec.Names.Categories, "fluxcd") || !contains(crd.Spec.Names.Categories, w.category) {
 				t.Errorf("categories = %v", crd.Spec.Names.Categories)
 			}
 			var cols []string
@@ -290,9 +292,47 @@ func TestCRDsMatchFluxInstall(t *testing.T) {
 	}
 }
 
+// TestStatusSchema checks the rules of status fields, which only a status write can reach: an
+// artifact without a digest is refused (consumers verify what they download against it), and
+// a HelmRelease's storage namespace must be a namespace name's length.
+func TestStatusSchema(t *testing.T) {
+	createNamespace(t, "status-schema")
+	ctx := testenv.Context(t)
+	for _, tc := range []struct {
+		doc, status, wantErr string
+	}{{
+		doc: `{"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository", "metadata": {"name": "no-digest", "namespace": "status-schema"},
+			"spec": {"interval": "1m", "url": "https://example.com/r"}}`,
+		status:  `{"status": {"artifact": {"path": "gitrepository/status-schema/no-digest/a.tar.gz", "url": "http://source-controller/a.tar.gz", "revision": "main@sha1:0001", "lastUpdateTime": "2026-12-01T10:00:00Z"}}}`,
+		wantErr: "status.artifact.digest: Required value",
+	}, {
+		doc: `{"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository", "metadata": {"name": "no-included-digest", "namespace": "status-schema"},
+			"spec": {"interval": "1m", "url": "https://example.com/r"}}`,
+		status:  `{"status": {"includedArtifacts": [{"path": "p", "url": "http://u", "revision": "main@sha1:0001", "lastUpdateTime": "2026-12-01T10:00:00Z"}]}}`,
+		wantErr: "status.includedArtifacts[0].digest: Required value",
+	}, {
+		doc: `{"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": "long-storage", "namespace": "status-schema"},
+			"spec": {"interval": "1m", "chartRef": {"kind": "OCIRepository", "name": "podinfo"}}}`,
+		status:  `{"status": {"storageNamespace": "` + strings.Repeat("n", 64) + `"}}`,
+		wantErr: "status.storageNamespace: Too long: may not be more than 63",
+	}} {
+		obj := &unstructured.Unstructured{}
+		if err := json.Unmarshal([]byte(tc.doc), &obj.Object); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatalf("%s: %v", obj.GetName(), err)
+		}
+		err := env.Client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(tc.status)))
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: status patch returned %v, want an error containing %q", obj.GetName(), err, tc.wantErr)
+		}
+	}
+}
+
 // containsAll reports whether every leaf of want is in got with an equal value, and otherwise
-// the path of the first difference. With semantic set, a zero value equals an absent one and
-// durations compare by length.
+// the path of the first difference. With semantic set, a zero value or an empty list equals an
+// absent one and durations compare by length.
 func containsAll(want, got any, path string, semantic bool) (string, bool) {
 	switch w := want.(type) {
 	case map[string]any:
@@ -307,6 +347,9 @@ func containsAll(want, got any, path string, semantic bool) (string, bool) {
 		}
 		return "", true
 	case []any:
+		if semantic && len(w) == 0 && got == nil {
+			return "", true // an empty list is omitted, as Flux's types omit it
+		}
 		g, ok := got.([]any)
 		if !ok || len(g) != len(w) {
 			return path, false

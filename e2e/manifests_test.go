@@ -63,8 +63,8 @@ func TestManifestsInstall(t *testing.T) {
 			}
 		}
 	}
-	if n := len(byKind["CustomResourceDefinition"]); n != 10 {
-		t.Errorf("%d CRDs, want 10", n)
+	if n := len(byKind["CustomResourceDefinition"]); n != 11 {
+		t.Errorf("%d CRDs, want 11 (Flux 2.9 installs ExternalArtifact too)", n)
 	}
 	if n := len(byKind["NetworkPolicy"]); n != 3 {
 		t.Errorf("%d NetworkPolicies, want 3", n)

@@ -110,8 +110,8 @@ type HelmReleaseSpec struct {
 	ValuesFrom []meta.ValuesReference `json:"valuesFrom,omitempty"`
 
 	// Values are inline Helm values, merged last.
+	// +kubebuilder:validation:Schemaless
 	// +kubebuilder:pruning:PreserveUnknownFields
-	// +kubebuilder:validation:Type=object
 	// +optional
 	Values *runtime.RawExtension `json:"values,omitempty"`
 
@@ -161,7 +161,6 @@ type HelmChartTemplateObjectMeta struct {
 }
 
 // HelmChartTemplateSpec is the spec of the templated HelmChart.
-// +kubebuilder:validation:XValidation:rule="!has(self.verify) || self.sourceRef.kind == 'HelmRepository'",message="spec.chart.spec.verify is only supported with a HelmRepository source"
 type HelmChartTemplateSpec struct {
 	// Chart is the chart's name in a HelmRepository, or its path in a GitRepository or Bucket.
 	// +kubebuilder:validation:MinLength=1
@@ -360,6 +359,7 @@ type Install struct {
 }
 
 // Strategy chooses between remediation and plain retries after a failed action.
+// +kubebuilder:validation:XValidation:rule="!has(self.retryInterval) || self.name != 'RemediateOnFailure'",message=".retryInterval cannot be set when .name is 'RemediateOnFailure'"
 type Strategy struct {
 	// Name: 'RemediateOnFailure' or 'RetryOnFailure'.
 	// +kubebuilder:validation:Enum=RemediateOnFailure;RetryOnFailure
@@ -542,9 +542,11 @@ type Rollback struct {
 	// +optional
 	CleanupOnFail bool `json:"cleanupOnFail,omitempty"`
 
-	// ServerSideApply applies with server-side apply.
+	// ServerSideApply: 'enabled', 'disabled' or 'auto' (the method of the release rolled
+	// back to).
+	// +kubebuilder:validation:Enum=enabled;disabled;auto
 	// +optional
-	ServerSideApply *bool `json:"serverSideApply,omitempty"`
+	ServerSideApply string `json:"serverSideApply,omitempty"`
 }
 
 // Uninstall configures Helm uninstall actions.
@@ -716,6 +718,8 @@ type HelmReleaseStatus struct {
 	// +optional
 	HelmChart string `json:"helmChart,omitempty"`
 	// StorageNamespace is where the release is stored.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	StorageNamespace string `json:"storageNamespace,omitempty"`
 	// History of release revisions, newest first, back to the previous success.

@@ -48,6 +48,16 @@ const (
 	SubstituteAlways = "Always"
 )
 
+// BuildMetadataOption is one of kustomize's build metadata options.
+// +kubebuilder:validation:Enum=originAnnotations;transformerAnnotations
+type BuildMetadataOption string
+
+// The build metadata options.
+const (
+	BuildMetadataOriginAnnotations      BuildMetadataOption = "originAnnotations"
+	BuildMetadataTransformerAnnotations BuildMetadataOption = "transformerAnnotations"
+)
+
 // KustomizationSpec describes what to build from a source and how to apply it.
 type KustomizationSpec struct {
 	// CommonMetadata adds labels and annotations to every applied object.
@@ -156,6 +166,12 @@ type KustomizationSpec struct {
 	// +optional
 	IgnoreMissingComponents bool `json:"ignoreMissingComponents,omitempty"`
 
+	// BuildMetadata asks kustomize to record how each object was built, as its
+	// kustomization.yaml buildMetadata field does: 'originAnnotations' (the file or generator
+	// an object came from) and 'transformerAnnotations' (the transformers that changed it).
+	// +optional
+	BuildMetadata []BuildMetadataOption `json:"buildMetadata,omitempty"`
+
 	// DeletionPolicy says what happens to the applied objects when the Kustomization is
 	// deleted: 'MirrorPrune' (follow spec.prune), 'Delete', 'WaitForTermination' or 'Orphan'.
 	// +kubebuilder:validation:Enum=MirrorPrune;Delete;WaitForTermination;Orphan
@@ -225,7 +241,6 @@ type SubstituteReference struct {
 	// Name of the referent, in the Kustomization's namespace.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9\-\.]{0,251}[a-z0-9])?$`
 	// +required
 	Name string `json:"name"`
 

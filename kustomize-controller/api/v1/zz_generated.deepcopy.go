@@ -227,6 +227,11 @@ func (in *KustomizationSpec) DeepCopyInto(out *KustomizationSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.BuildMetadata != nil {
+		in, out := &in.BuildMetadata, &out.BuildMetadata
+		*out = make([]BuildMetadataOption, len(*in))
+		copy(*out, *in)
+	}
 	if in.HealthCheckExprs != nil {
 		in, out := &in.HealthCheckExprs, &out.HealthCheckExprs
 		*out = make([]kustomize.CustomHealthCheck, len(*in))

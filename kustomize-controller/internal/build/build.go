@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -35,6 +36,7 @@ type Options struct {
 	Components              []string
 	IgnoreMissingComponents bool
 	CommonMetadata          *kustomizev1.CommonMetadata
+	BuildMetadata           []kustomizev1.BuildMetadataOption
 	// Decrypt, when set, decrypts SOPS-encrypted files as the build reads them, and built
 	// objects that are still encrypted. Without it, an encrypted object fails the build.
 	Decrypt Decryptor
@@ -104,6 +106,10 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 		return nil, fmt.Errorf("kustomize build failed: %s", msg)
 	}
 
+	var overlayPaths *regexp.Regexp // of the build metadata: see relativizeBuildMetadata
+	if len(o.BuildMetadata) > 0 {
+		overlayPaths = regexp.MustCompile(`\.\./` + regexp.QuoteMeta(filepath.Base(fsys.root)) + `/([^\s"']*)`)
+	}
 	objects := make([]*unstructured.Unstructured, 0, resources.Size())
 	for _, r := range resources.Resources() {
 		// Through JSON, so that numbers are int64 or float64 as unstructured requires.
@@ -132,6 +138,9 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 				return nil, err
 			}
 		}
+		if overlayPaths != nil {
+			relativizeBuildMetadata(u, overlayPaths, rel)
+		}
 		labels := u.GetLabels()
 		if labels == nil {
 			labels = map[string]string{}
@@ -146,7 +155,7 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 
 func (o Options) hasOverrides() bool {
 	return o.TargetNamespace != "" || o.NamePrefix != "" || o.NameSuffix != "" || len(o.Patches) > 0 ||
-		len(o.Images) > 0 || len(o.Components) > 0 || o.CommonMetadata != nil
+		len(o.Images) > 0 || len(o.Components) > 0 || o.CommonMetadata != nil || len(o.BuildMetadata) > 0
 }
 
 // hasKustomization reports whether dir holds a kustomization file.
@@ -245,6 +254,9 @@ func writeOverlay(fsys *confinedFS, dir string, o Options) (string, error) {
 		}
 		k.CommonAnnotations = m.Annotations
 	}
+	for _, m := range o.BuildMetadata {
+		k.BuildMetadata = append(k.BuildMetadata, string(m))
+	}
 	return fsys.overlay, writeKustomization(fsys, fsys.overlay, &k)
 }
 
@@ -265,4 +277,31 @@ func resIDSelector(s *kustomize.Selector) resid.ResId {
 func encrypted(u *unstructured.Unstructured) bool {
 	m, ok := u.Object["sops"].(map[string]any)
 	return ok && m["mac"] != nil
+}
+
+// buildMetadataAnnotations are the annotations kustomize's buildMetadata options write.
+var buildMetadataAnnotations = []string{"config.kubernetes.io/origin", "alpha.config.kubernetes.io/transformations"}
+
+// relativizeBuildMetadata rewrites the paths in an object's build metadata, which kustomize
+// writes relative to the overlay beside the artifact root ('../<root>/apps/base/x.yaml', the
+// paths prefix matches), to be relative to spec.path, as if the options had been set in
+// spec.path's kustomization.yaml (as Flux does): no directory of the controller shows.
+func relativizeBuildMetadata(u *unstructured.Unstructured, prefix *regexp.Regexp, specPath string) {
+	annotations := u.GetAnnotations()
+	from := strings.TrimPrefix(specPath, "/")
+	for _, k := range buildMetadataAnnotations {
+		v, ok := annotations[k]
+		if !ok {
+			continue
+		}
+		annotations[k] = prefix.ReplaceAllStringFunc(v, func(m string) string {
+			target := prefix.FindStringSubmatch(m)[1]
+			r, err := filepath.Rel(filepath.FromSlash("/"+from), filepath.FromSlash("/"+target))
+			if err != nil {
+				return target
+			}
+			return filepath.ToSlash(r)
+		})
+	}
+	u.SetAnnotations(annotations)
 }

@@ -174,6 +174,40 @@ func TestBuildOverrides(t *testing.T) {
 	}
 }
 
+// spec.buildMetadata records where each object came from and what changed it, as
+// kustomize's own buildMetadata does.
+func TestBuildMetadata(t *testing.T) {
+	root := writeTree(t, monorepo())
+	objs, err := Build(Options{
+		Root: root, Path: "./apps/frontend/overlays/production", Name: "frontend", Namespace: "flux-system",
+		BuildMetadata: []kustomizev1.BuildMetadataOption{kustomizev1.BuildMetadataOriginAnnotations, kustomizev1.BuildMetadataTransformerAnnotations},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := find(objs, "Deployment", "frontend")
+	if d == nil {
+		t.Fatalf("objects: %v", names(objs))
+	}
+	// Paths are relative to spec.path, as if the options were in its kustomization.yaml:
+	// none of the controller's directories shows.
+	if origin := d.GetAnnotations()["config.kubernetes.io/origin"]; origin != "path: ../../base/deployment.yaml\n" {
+		t.Errorf("origin annotation %q", origin)
+	}
+	tr := d.GetAnnotations()["alpha.config.kubernetes.io/transformations"]
+	if !strings.Contains(tr, "configuredIn: kustomization.yaml") || !strings.Contains(tr, "PatchTransformer") || strings.Contains(tr, "../") {
+		t.Errorf("transformations annotation %q", tr)
+	}
+	// Without it, nothing is recorded.
+	objs, err = Build(Options{Root: root, Path: "./apps/frontend/overlays/production", Name: "frontend", Namespace: "flux-system"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := find(objs, "Deployment", "frontend").GetAnnotations(); len(a) != 0 {
+		t.Errorf("annotations without buildMetadata: %v", a)
+	}
+}
+
 func TestBuildFailsOnInvalidYAML(t *testing.T) {
 	root := writeTree(t, monorepo())
 	if _, err := Build(Options{Root: root, Path: "broken"}); err == nil || !strings.Contains(err.Error(), "kustomize build failed") {

@@ -141,7 +141,7 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomi
 		TargetNamespace: obj.Spec.TargetNamespace, NamePrefix: obj.Spec.NamePrefix, NameSuffix: obj.Spec.NameSuffix,
 		Patches: obj.Spec.Patches, Images: obj.Spec.Images,
 		Components: obj.Spec.Components, IgnoreMissingComponents: obj.Spec.IgnoreMissingComponents,
-		CommonMetadata: obj.Spec.CommonMetadata, Decrypt: decryptor, PostBuild: postBuild,
+		CommonMetadata: obj.Spec.CommonMetadata, BuildMetadata: obj.Spec.BuildMetadata, Decrypt: decryptor, PostBuild: postBuild,
 		Name: obj.Name, Namespace: obj.Namespace,
 	})
 	if err != nil {

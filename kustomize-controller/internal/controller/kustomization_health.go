@@ -208,15 +208,24 @@ func owned(u *unstructured.Unstructured, obj *kustomizev1.Kustomization) bool {
 }
 
 // healthExprs returns the spec.healthCheckExprs entry for a kind, matched on apiVersion (or
-// its group alone) and kind.
+// its group alone) and kind: an entry for the kind wins over one for every kind (no kind).
 func healthExprs(obj *kustomizev1.Kustomization, gvk schema.GroupVersionKind) *kustomize.CustomHealthCheck {
+	var anyKind *kustomize.CustomHealthCheck
 	for i := range obj.Spec.HealthCheckExprs {
 		e := &obj.Spec.HealthCheckExprs[i]
-		if e.Kind == gvk.Kind && (e.APIVersion == gvk.GroupVersion().String() || e.APIVersion == gvk.Group) {
+		if e.APIVersion != gvk.GroupVersion().String() && e.APIVersion != gvk.Group {
+			continue
+		}
+		switch e.Kind {
+		case gvk.Kind:
 			return e
+		case "":
+			if anyKind == nil {
+				anyKind = e
+			}
 		}
 	}
-	return nil
+	return anyKind
 }
 
 // evalHealthExprs evaluates inProgress, failed, then current; none true means in progress.
@@ -236,7 +245,7 @@ func evalHealthExprs(e *kustomize.CustomHealthCheck, u *unstructured.Unstructure
 		}
 		p, err := compileBool(objectVars, c.expr)
 		if err != nil {
-			return status.UnknownStatus, fmt.Errorf("healthCheckExprs for %s: %w", e.Kind, err)
+			return status.UnknownStatus, fmt.Errorf("healthCheckExprs for %s: %w", strings.TrimSuffix(e.APIVersion+"/"+e.Kind, "/"), err)
 		}
 		if evalBool(p, vars) {
 			return c.st, nil

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
@@ -175,4 +176,33 @@ func warningWith(t *testing.T, ks *kustomizev1.Kustomization, reason, text strin
 		}
 	}
 	return fmt.Errorf("no warning %s with %q", reason, text)
+}
+
+// healthExprs picks the entry for the object's kind, else one for every kind of its
+// apiVersion (or group), else none.
+func TestHealthExprsMatching(t *testing.T) {
+	obj := &kustomizev1.Kustomization{}
+	obj.Spec.HealthCheckExprs = []kustomize.CustomHealthCheck{
+		{APIVersion: "cert-manager.io/v1", HealthCheckExpressions: kustomize.HealthCheckExpressions{Current: "any"}},
+		{APIVersion: "cert-manager.io/v1", Kind: "Certificate", HealthCheckExpressions: kustomize.HealthCheckExpressions{Current: "certificate"}},
+		{APIVersion: "example.com", Kind: "Widget", HealthCheckExpressions: kustomize.HealthCheckExpressions{Current: "widget"}},
+	}
+	for _, tt := range []struct {
+		gvk  schema.GroupVersionKind
+		want string
+	}{
+		{schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}, "certificate"},
+		{schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Issuer"}, "any"},
+		{schema.GroupVersionKind{Group: "cert-manager.io", Version: "v2", Kind: "Issuer"}, ""},
+		{schema.GroupVersionKind{Group: "example.com", Version: "v1beta1", Kind: "Widget"}, "widget"},
+		{schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Gadget"}, ""},
+	} {
+		got := ""
+		if e := healthExprs(obj, tt.gvk); e != nil {
+			got = e.Current
+		}
+		if got != tt.want {
+			t.Errorf("%s: entry %q, want %q", tt.gvk, got, tt.want)
+		}
+	}
 }

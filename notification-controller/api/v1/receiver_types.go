@@ -40,7 +40,9 @@ const (
 
 // ReceiverSpec describes an incoming webhook and the objects it asks to reconcile.
 // +kubebuilder:validation:XValidation:rule="self.type == 'generic-oidc' || has(self.secretRef)",message="spec.secretRef is required unless type is 'generic-oidc'"
-// +kubebuilder:validation:XValidation:rule="self.type == 'generic-oidc' || !has(self.oidcProviders)",message="spec.oidcProviders is only supported with type 'generic-oidc'"
+// +kubebuilder:validation:XValidation:rule="self.type != 'generic-oidc' || !has(self.secretRef)",message="spec.secretRef is not supported with type 'generic-oidc': the Receiver needs no secret"
+// +kubebuilder:validation:XValidation:rule="self.type != 'generic-oidc' || (has(self.oidcProviders) && size(self.oidcProviders) > 0)",message="spec.oidcProviders needs at least one entry with type 'generic-oidc'"
+// +kubebuilder:validation:XValidation:rule="self.type == 'generic-oidc' || !has(self.oidcProviders) || size(self.oidcProviders) == 0",message="spec.oidcProviders is only supported with type 'generic-oidc'"
 type ReceiverSpec struct {
 	// Type of the webhook sender, which decides how the request is verified.
 	// +kubebuilder:validation:Enum=generic;generic-hmac;generic-oidc;github;gitlab;bitbucket;harbor;dockerhub;quay;gcr;nexus;acr;cdevents
@@ -71,7 +73,10 @@ type ReceiverSpec struct {
 	// +optional
 	SecretRef *meta.LocalObjectReference `json:"secretRef,omitempty"`
 
-	// OIDCProviders lists the trusted issuers of a 'generic-oidc' Receiver.
+	// OIDCProviders lists the trusted issuers of a 'generic-oidc' Receiver, one entry per
+	// issuer.
+	// +listType=map
+	// +listMapKey=issuerURL
 	// +optional
 	OIDCProviders []OIDCProvider `json:"oidcProviders,omitempty"`
 
@@ -83,7 +88,6 @@ type ReceiverSpec struct {
 // OIDCProvider is an issuer whose ID tokens a 'generic-oidc' Receiver accepts.
 type OIDCProvider struct {
 	// IssuerURL of the OIDC provider.
-	// +kubebuilder:validation:Pattern="^https://.*$"
 	// +required
 	IssuerURL string `json:"issuerURL"`
 
@@ -96,8 +100,9 @@ type OIDCProvider struct {
 	Variables []OIDCVariable `json:"variables,omitempty"`
 
 	// Validations are CEL expressions that must all be true.
-	// +optional
-	Validations []OIDCValidation `json:"validations,omitempty"`
+	// +kubebuilder:validation:MinItems=1
+	// +required
+	Validations []OIDCValidation `json:"validations"`
 }
 
 // OIDCVariable names a CEL expression over the token's claims.
@@ -116,8 +121,8 @@ type OIDCValidation struct {
 	// +required
 	Expression string `json:"expression"`
 	// Message returned when it is false.
-	// +optional
-	Message string `json:"message,omitempty"`
+	// +required
+	Message string `json:"message"`
 }
 
 // CrossNamespaceObjectReference selects objects by kind and name or labels.
@@ -146,6 +151,11 @@ type CrossNamespaceObjectReference struct {
 	// MatchLabels selects objects by label when Name is '*'.
 	// +optional
 	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+
+	// Filter is a CEL expression over 'res' (and 'req', 'claims') that decides which of the
+	// objects this entry matches are annotated; it is ANDed with spec.resourceFilter.
+	// +optional
+	Filter string `json:"filter,omitempty"`
 }
 
 // ReceiverStatus records the observed state of a Receiver.

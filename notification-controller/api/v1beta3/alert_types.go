@@ -78,7 +78,7 @@ type CrossNamespaceObjectReference struct {
 
 // +genclient
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:categories=fluxcd;fluxcd-notifications
+// +kubebuilder:resource:categories=all;fluxcd;fluxcd-notifications
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp",description=""
 // +kubebuilder:metadata:labels="app.kubernetes.io/part-of=flux"
 // +kubebuilder:metadata:labels="app.kubernetes.io/component=notification-controller"

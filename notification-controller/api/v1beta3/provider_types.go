@@ -31,7 +31,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.commitStatusExpr) || self.type in ['github', 'gitlab', 'gitea', 'bitbucket', 'bitbucketserver', 'azuredevops']",message="spec.commitStatusExpr is only supported for the git commit status providers"
 type ProviderSpec struct {
 	// Type of the provider.
-	// +kubebuilder:validation:Enum=slack;discord;msteams;rocket;generic;generic-hmac;github;gitlab;gitea;bitbucketserver;bitbucket;azuredevops;googlechat;googlepubsub;webex;sentry;azureeventhub;telegram;lark;matrix;opsgenie;alertmanager;grafana;githubdispatch;pagerduty;datadog;nats;zulip;otel;zoom;incident.io;githubpullrequestcomment;gitlabmergerequestcomment;giteapullrequestcomment
+	// +kubebuilder:validation:Enum=slack;discord;msteams;rocket;generic;generic-hmac;github;gitlab;gitea;bitbucketserver;bitbucket;azuredevops;googlechat;googlepubsub;webex;sentry;azureeventhub;telegram;lark;matrix;opsgenie;alertmanager;grafana;githubdispatch;pagerduty;datadog;nats;zulip;otel;githubpullrequestcomment;gitlabmergerequestcomment;giteapullrequestcomment
 	// +required
 	Type string `json:"type"`
 
@@ -95,7 +95,7 @@ type ProviderSpec struct {
 
 // +genclient
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:categories=fluxcd;fluxcd-notifications
+// +kubebuilder:resource:categories=all;fluxcd;fluxcd-notifications
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp",description=""
 // +kubebuilder:metadata:labels="app.kubernetes.io/part-of=flux"
 // +kubebuilder:metadata:labels="app.kubernetes.io/component=notification-controller"

@@ -68,9 +68,9 @@ type CustomHealthCheck struct {
 	// +required
 	APIVersion string `json:"apiVersion"`
 
-	// Kind of the custom resource.
-	// +required
-	Kind string `json:"kind"`
+	// Kind of the custom resource; every kind of APIVersion when empty.
+	// +optional
+	Kind string `json:"kind,omitempty"`
 
 	HealthCheckExpressions `json:",inline"`
 }

@@ -25,8 +25,8 @@ type Artifact struct {
 
 	// Digest is '<algorithm>:<hex>' of the artifact file.
 	// +kubebuilder:validation:Pattern="^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"
-	// +optional
-	Digest string `json:"digest,omitempty"`
+	// +required
+	Digest string `json:"digest"`
 
 	// LastUpdateTime is when the artifact was last written.
 	// +required

@@ -86,7 +86,6 @@ type ValuesReference struct {
 	// Name of the values referent, in the same namespace as the referrer.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9\-\.]{0,251}[a-z0-9])?$`
 	// +required
 	Name string `json:"name"`
 
@@ -106,6 +105,11 @@ type ValuesReference struct {
 	// Optional marks the reference as optional: a missing object or key is not an error.
 	// +optional
 	Optional bool `json:"optional,omitempty"`
+
+	// Literal merges the value at TargetPath as one string, as 'helm --set-literal' does,
+	// instead of parsing it as '--set' syntax (where commas, brackets and dots have meaning).
+	// +optional
+	Literal bool `json:"literal,omitempty"`
 }
 
 // GetValuesKey returns ValuesKey or its default.

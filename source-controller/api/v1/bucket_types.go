@@ -25,6 +25,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.provider != 'generic' || !has(self.sts) || self.sts.provider == 'ldap'",message="'ldap' is the only supported STS provider for the 'generic' Bucket provider"
 // +kubebuilder:validation:XValidation:rule="!has(self.sts) || self.sts.provider != 'aws' || !has(self.sts.secretRef)",message="spec.sts.secretRef is not required for the 'aws' STS provider"
 // +kubebuilder:validation:XValidation:rule="!has(self.sts) || self.sts.provider != 'aws' || !has(self.sts.certSecretRef)",message="spec.sts.certSecretRef is not required for the 'aws' STS provider"
+// +kubebuilder:validation:XValidation:rule="!has(self.serviceAccountName) || !has(self.secretRef)",message="cannot set both spec.secretRef and spec.serviceAccountName"
+// +kubebuilder:validation:XValidation:rule="!has(self.serviceAccountName) || self.provider != 'generic'",message="spec.serviceAccountName is not supported for the 'generic' Bucket provider"
 type BucketSpec struct {
 	// Provider of the object storage: 'generic' (any S3 API), 'aws', 'gcp' or 'azure'.
 	// +kubebuilder:validation:Enum=generic;aws;gcp;azure

@@ -18,6 +18,7 @@ const (
 )
 
 // HelmChartSpec describes a chart to fetch or package from a source.
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || self.sourceRef.kind == 'HelmRepository'",message="spec.verify is only supported when spec.sourceRef.kind is 'HelmRepository'"
 type HelmChartSpec struct {
 	// Chart is the chart's name in a HelmRepository, or its path in a GitRepository or Bucket.
 	// +required

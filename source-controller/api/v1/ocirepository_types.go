@@ -18,7 +18,6 @@ const (
 )
 
 // OCIRepositorySpec describes the OCI artifact to pull and which layer of it to store.
-// +kubebuilder:validation:XValidation:rule="!has(self.serviceAccountName) || !has(self.provider) || self.provider == 'generic'",message="serviceAccountName is only used with the 'generic' provider; cloud providers use the controller's or the object's workload identity"
 type OCIRepositorySpec struct {
 	// URL of the repository, 'oci://<host>/<path>', without tag or digest.
 	// +kubebuilder:validation:Pattern="^oci://.*$"
@@ -131,6 +130,11 @@ type OCIRepositoryVerification struct {
 	// MatchOIDCIdentity restricts keyless verification to these issuer/subject pairs.
 	// +optional
 	MatchOIDCIdentity []OIDCIdentityMatch `json:"matchOIDCIdentity,omitempty"`
+
+	// TrustedRootSecretRef names a Secret whose 'trusted_root.json' holds the Sigstore trusted
+	// root to verify against (a private Sigstore deployment) instead of the public one.
+	// +optional
+	TrustedRootSecretRef *meta.LocalObjectReference `json:"trustedRootSecretRef,omitempty"`
 }
 
 // OIDCIdentityMatch holds regular expressions for an OIDC issuer and subject.
