@@ -5,6 +5,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -37,4 +41,18 @@ func (e *Environment) NewManager(log logr.Logger) (ctrl.Manager, error) {
 		Controller: config.Controller{SkipNameValidation: &skipNameValidation},
 		Logger:     log,
 	})
+}
+
+// EventRecorder returns a recorder that writes Kubernetes Events to the API server as
+// component, as a controller's does, until t ends.
+func (e *Environment) EventRecorder(t testing.TB, component string) record.EventRecorder {
+	t.Helper()
+	clientset, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := record.NewBroadcaster()
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clientset.CoreV1().Events("")})
+	t.Cleanup(b.Shutdown)
+	return b.NewRecorder(e.Scheme, corev1.EventSource{Component: component})
 }

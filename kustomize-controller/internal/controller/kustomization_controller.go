@@ -17,7 +17,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -152,7 +151,6 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 
-	limiter := requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay)
 	r.runtime = &lifecycle.Reconciler[*kustomizev1.Kustomization, *kustomizationScope]{
 		Client: r.Client,
 		Events: r.Events,
@@ -172,7 +170,7 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Finalize:      r.finalize,
 		Forget:        r.forget,
 		JitterPercent: r.JitterPercent,
-		RateLimiter:   limiter,
+		RateLimiter:   requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay),
 	}
 
 	b := ctrl.NewControllerManagedBy(mgr).
@@ -190,10 +188,7 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			b = b.Watches(config, handler.EnqueueRequestsFromMapFunc(r.configReferrers), builder.WithPredicates(configChanged(r.WatchConfigsSelector)))
 		}
 	}
-	return b.WithOptions(controller.Options{
-		MaxConcurrentReconciles: r.Concurrent,
-		RateLimiter:             limiter,
-	}).Complete(r)
+	return b.WithOptions(r.runtime.ControllerOptions(r.Concurrent)).Complete(r)
 }
 
 // Reconcile makes the cluster match one Kustomization's build. Drift seen from here on needs

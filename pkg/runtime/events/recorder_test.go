@@ -15,8 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 
 	eventv1 "github.com/driftless-dev/driftless/pkg/apis/event"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
@@ -73,11 +71,7 @@ func (s *sink) next(t *testing.T) eventv1.Event {
 
 func startRecorder(t *testing.T, address string) *events.Recorder {
 	t.Helper()
-	clientset := kubernetes.NewForConfigOrDie(env.Config)
-	b := record.NewBroadcaster()
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clientset.CoreV1().Events("")})
-	t.Cleanup(b.Shutdown)
-	k8s := b.NewRecorder(env.Scheme, corev1.EventSource{Component: "source-controller"})
+	k8s := env.EventRecorder(t, "source-controller")
 
 	poster := events.NewPoster(address, events.PosterOptions{Backoff: 10 * time.Millisecond}, testr.New(t))
 	rec := events.NewRecorder(k8s, env.Scheme, "source-controller", poster, testr.New(t))

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -98,6 +99,12 @@ type Reconciler[O Object, S Scoped[O]] struct {
 	// RateLimiter is the controller's backoff after failures (requeue.NewRateLimiter); when
 	// set, an object's Policy.RetryInterval caps it.
 	RateLimiter *requeue.RateLimiter
+}
+
+// ControllerOptions are the controller's options for this kind: its workers, and the rate
+// limiter the runtime caps per object (so that both use the same one).
+func (r *Reconciler[O, S]) ControllerOptions(concurrent int) controller.Options {
+	return controller.Options{MaxConcurrentReconciles: concurrent, RateLimiter: r.RateLimiter}
 }
 
 // Reconcile implements reconcile.Reconciler.

@@ -14,9 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -57,11 +54,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	clientset := kubernetes.NewForConfigOrDie(env.Config)
-	b := record.NewBroadcaster()
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clientset.CoreV1().Events("")})
-	t.Cleanup(b.Shutdown)
-	rec := events.NewRecorder(b.NewRecorder(env.Scheme, corev1.EventSource{Component: "source-controller"}), env.Scheme, "source-controller", nil, logr.Discard())
+	rec := events.NewRecorder(env.EventRecorder(t, "source-controller"), env.Scheme, "source-controller", nil, logr.Discard())
 
 	h := &harness{}
 	h.r = &lifecycle.Reconciler[*sourcev1.GitRepository, *scope]{

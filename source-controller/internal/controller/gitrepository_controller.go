@@ -7,7 +7,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
@@ -57,7 +56,6 @@ func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &sourcev1.GitRepository{}, includeIndexKey, indexIncludes); err != nil {
 		return err
 	}
-	limiter := requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay)
 	r.runtime = &lifecycle.Reconciler[*sourcev1.GitRepository, *gitScope]{
 		Client: r.Client,
 		Events: r.Events,
@@ -75,15 +73,12 @@ func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Finalize:      r.reconcileDelete,
 		Release:       func(s *gitScope) { s.tmp.remove() },
 		JitterPercent: r.JitterPercent,
-		RateLimiter:   limiter,
+		RateLimiter:   requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay),
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sourcev1.GitRepository{}, builder.WithPredicates(predicates.SpecOrRequest())).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.includersOf), builder.WithPredicates(artifactChanged)).
-		WithOptions(controller.Options{
-			MaxConcurrentReconciles: r.Concurrent,
-			RateLimiter:             limiter,
-		}).
+		WithOptions(r.runtime.ControllerOptions(r.Concurrent)).
 		Complete(r)
 }
 
