@@ -42,6 +42,10 @@ type Options struct {
 	Decrypt Decryptor
 	// PostBuild, when set, substitutes variables in the built objects.
 	PostBuild *Substitution
+	// AllowRemote lets kustomizations name remote bases, components and files (Git
+	// repositories and http(s) URLs), which kustomize fetches with no timeout and no size
+	// limit. Refused by default (--no-remote-bases).
+	AllowRemote bool
 
 	// Name and Namespace of the Kustomization, set as owner labels on every object.
 	Name, Namespace string
@@ -76,6 +80,7 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	fsys.decrypt = o.Decrypt
+	fsys.allowRemote = o.AllowRemote
 	dir, err := fsys.confine(filepath.Join(fsys.root, filepath.FromSlash(rel)))
 	if err != nil {
 		return nil, err
@@ -99,6 +104,9 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 	resources, err := krusty.MakeKustomizer(opts).Run(fsys, target)
 	if err != nil && fsys.decryptErr != nil {
 		return nil, fsys.decryptErr
+	}
+	if err != nil && fsys.refused != nil {
+		return nil, fsys.refused
 	}
 	if err != nil {
 		// Show paths relative to the artifact, not the controller's directories.

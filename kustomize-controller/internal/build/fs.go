@@ -28,6 +28,11 @@ type confinedFS struct {
 	decrypt Decryptor
 	// decryptErr is the first decryption failure, which kustomize's error buries.
 	decryptErr error
+	// allowRemote lets kustomization files name remote bases and files.
+	allowRemote bool
+	// refused is the first kustomization file refused for a remote entry, which kustomize's
+	// error buries too.
+	refused error
 }
 
 func newConfinedFS(root string) (*confinedFS, error) {
@@ -209,10 +214,22 @@ func (c *confinedFS) ReadFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	var data []byte
 	if c.mem.Exists(p) {
-		return c.mem.ReadFile(p)
+		data, err = c.mem.ReadFile(p)
+	} else {
+		data, err = c.readDisk(p)
 	}
-	return c.readDisk(p)
+	if err == nil && !c.allowRemote && isKustomizationFile(filepath.Base(p)) {
+		// Refused before kustomize reads it: a remote entry is never fetched.
+		if err = refuseRemote(c.rel(p), data); err != nil {
+			if c.refused == nil {
+				c.refused = err
+			}
+			return nil, err
+		}
+	}
+	return data, err
 }
 
 // readDisk reads a file from disk, decrypting it when it is encrypted: the plaintext is kept

@@ -142,7 +142,8 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomi
 		Patches: obj.Spec.Patches, Images: obj.Spec.Images,
 		Components: obj.Spec.Components, IgnoreMissingComponents: obj.Spec.IgnoreMissingComponents,
 		CommonMetadata: obj.Spec.CommonMetadata, BuildMetadata: obj.Spec.BuildMetadata, Decrypt: decryptor, PostBuild: postBuild,
-		Name: obj.Name, Namespace: obj.Namespace,
+		AllowRemote: r.AllowRemoteBases,
+		Name:        obj.Name, Namespace: obj.Namespace,
 	})
 	if err != nil {
 		return lifecycle.Failed("", meta.BuildFailedReason, err)

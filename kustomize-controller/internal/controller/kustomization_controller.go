@@ -64,6 +64,10 @@ type KustomizationReconciler struct {
 	// every Kustomization with spec.decryption, besides its own (--sops-age-secret).
 	SOPSAgeSecret types.NamespacedName
 
+	// AllowRemoteBases lets kustomizations name remote bases and files, which kustomize
+	// fetches itself (--no-remote-bases=false).
+	AllowRemoteBases bool
+
 	// StrictSubstitutions makes a postBuild variable that is not defined and has no default
 	// an error (the StrictPostBuildSubstitutions feature gate).
 	StrictSubstitutions bool

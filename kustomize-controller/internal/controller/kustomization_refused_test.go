@@ -1,6 +1,9 @@
 package controller
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +27,32 @@ func TestKustomizationRefusesRemoteClusters(t *testing.T) {
 	}
 	if exists(t, ns, "a", &corev1.ConfigMap{}) {
 		t.Fatal("a Kustomization with spec.kubeConfig applied to the local cluster")
+	}
+}
+
+// A tenant's kustomization cannot make the controller fetch from the network: not another
+// tenant's artifact inside flux-system, not the cloud metadata endpoint, not a URL that never
+// answers. The remote entry is refused by name, nothing is applied, and nothing is fetched.
+func TestKustomizationRefusesRemoteResources(t *testing.T) {
+	ns := "remote-resources"
+	namespace(t, ns)
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		_, _ = w.Write([]byte(configMap("stolen", ns, "1")))
+	}))
+	defer srv.Close()
+	gitSource(t, "remote-resources", artifacts.publish(t, "remote-resources", "main@sha1:0001", map[string]string{
+		"kustomization.yaml": "resources: [local.yaml, " + srv.URL + "/stolen.yaml]\n",
+		"local.yaml":         configMap("local", ns, "1"),
+	}))
+	ks := kustomization(t, "remote-resources", "remote-resources", "./")
+	waitKS(t, ks, notReady(meta.BuildFailedReason, "resources entry '"+srv.URL+"/stolen.yaml': remote references are not allowed (--no-remote-bases)"))
+	if exists(t, ns, "local", &corev1.ConfigMap{}) || exists(t, ns, "stolen", &corev1.ConfigMap{}) {
+		t.Fatal("a revision with a remote resource was applied")
+	}
+	if n := requests.Load(); n != 0 {
+		t.Fatalf("the controller fetched the remote resource (%d requests)", n)
 	}
 }
 

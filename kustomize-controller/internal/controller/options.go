@@ -29,6 +29,7 @@ type Options struct {
 	ArtifactCacheDir          string
 	WatchConfigsLabelSelector string
 	SOPSAgeSecret             string
+	NoRemoteBases             bool
 
 	// configs is WatchConfigsLabelSelector parsed by Complete.
 	configs labels.Selector
@@ -43,6 +44,7 @@ func DefaultOptions(name string) *Options {
 		DriftCorrectionGap:        2 * time.Second,
 		ArtifactCacheDir:          filepath.Join(os.TempDir(), name, "artifacts"),
 		WatchConfigsLabelSelector: meta.ReconcileWatchLabel + "=" + meta.ReconcileWatchEnabled,
+		NoRemoteBases:             true,
 	}
 }
 
@@ -55,6 +57,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.DriftCorrectionGap, "drift-correction-gap", o.DriftCorrectionGap, "The shortest time between two drift corrections of one object triggered by --watch-drift, so that a writer fighting over a field costs one apply per gap.")
 	fs.StringVar(&o.ArtifactCacheDir, "artifact-cache-dir", o.ArtifactCacheDir, "Where extracted artifacts are kept, one read-only tree per revision shared by its Kustomizations.")
 	fs.StringVar(&o.WatchConfigsLabelSelector, "watch-configs-label-selector", o.WatchConfigsLabelSelector, "Reconcile a Kustomization at once when a ConfigMap or Secret it reads (postBuild.substituteFrom, decryption.secretRef) changes, if that object matches this label selector; empty: only at the interval.")
+	fs.BoolVar(&o.NoRemoteBases, "no-remote-bases", o.NoRemoteBases, "Refuse kustomizations that name remote bases, components or files (Git repositories, http(s) URLs): kustomize would fetch them from the controller, with no timeout and no size limit. Flux's flag, on by default here.")
 	fs.StringVar(&o.SOPSAgeSecret, "sops-age-secret", o.SOPSAgeSecret, "The name of a Secret in RUNTIME_NAMESPACE whose '*.agekey' entries decrypt SOPS documents for every Kustomization with spec.decryption, besides its own keys.")
 }
 
@@ -95,6 +98,7 @@ func (o *Options) Setup(rt *app.Runtime) error {
 		ConcurrentSSA:         o.ConcurrentSSA,
 		WatchDrift:            o.WatchDrift,
 		StrictSubstitutions:   shared.FeatureGates.Enabled(StrictSubstitutionsGate),
+		AllowRemoteBases:      !o.NoRemoteBases,
 		WatchConfigsSelector:  o.configs,
 		SOPSAgeSecret:         types.NamespacedName{Namespace: os.Getenv(app.RuntimeNamespaceEnv), Name: o.SOPSAgeSecret},
 		DriftCorrectionGap:    o.DriftCorrectionGap,
