@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -120,6 +121,10 @@ func (r *GitRepositoryReconciler) copyIncludes(obj *sourcev1.GitRepository, arti
 }
 
 func (r *GitRepositoryReconciler) copyInclude(inc sourcev1.GitRepositoryInclude, a *meta.Artifact, dir, scratch string) error {
+	// The bytes about to be unpacked are the ones the included GitRepository recorded.
+	if err := r.Storage.Verify(*a); err != nil {
+		return fmt.Errorf("the artifact of revision '%s' does not match its digest, not included: %w", a.Revision, err)
+	}
 	file, err := r.Storage.LocalPath(*a)
 	if err != nil {
 		return err
@@ -152,11 +157,15 @@ func (r *GitRepositoryReconciler) copyInclude(inc sourcev1.GitRepositoryInclude,
 	return copyTree(from, to)
 }
 
-// within joins a user-given path to root. Cleaning it as an absolute path first drops every
-// leading '..', so the result never leaves root.
+// within joins a user-given path to root and resolves every link on the way as if root were
+// the file system's root: '..' and links (absolute or relative, committed to the checkout)
+// can never lead outside it, so what is deleted and written there stays in root.
 func within(root, rel string) (string, error) {
-	clean := path.Clean("/" + filepath.ToSlash(rel))
-	return filepath.Join(root, filepath.FromSlash(clean)), nil
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", err
+	}
+	return securejoin.SecureJoin(real, filepath.FromSlash(rel))
 }
 
 // copyTree copies regular files and directories from src to dst.

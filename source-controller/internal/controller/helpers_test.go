@@ -142,6 +142,30 @@ func (rp *repo) commit(files map[string]string, message string) string {
 	return h.String()
 }
 
+// symlink commits a symbolic link at name pointing at target; it returns the hash.
+func (rp *repo) symlink(name, target, message string) string {
+	rp.t.Helper()
+	full := filepath.Join(rp.dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		rp.t.Fatal(err)
+	}
+	if err := os.Symlink(target, full); err != nil {
+		rp.t.Fatal(err)
+	}
+	wt, err := rp.r.Worktree()
+	if err != nil {
+		rp.t.Fatal(err)
+	}
+	if _, err := wt.Add(name); err != nil {
+		rp.t.Fatal(err)
+	}
+	h, err := wt.Commit(message, &gogit.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Unix(1700000000, 0)}})
+	if err != nil {
+		rp.t.Fatal(err)
+	}
+	return h.String()
+}
+
 // push force-pushes HEAD to branch.
 func (rp *repo) push(branch string) {
 	rp.t.Helper()
@@ -356,4 +380,27 @@ func change(t *testing.T, obj *sourcev1.GitRepository, mutate func(*sourcev1.Git
 	if err := env.Client.Patch(testenv.Context(t), current, client.MergeFrom(base)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// tarball packs files into a tar.gz, as an artifact is packed.
+func tarball(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, name := range keys(files) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(files[name]))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(files[name])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
