@@ -113,7 +113,7 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomi
 	if last != nil {
 		obj.Status.Inventory = last.inventory.DeepCopy()
 	}
-	postBuild, err := r.postBuild(ctx, obj)
+	postBuild, err := r.postBuild(ctx, s.reader, obj)
 	if err != nil {
 		return lifecycle.Failed("", meta.BuildFailedReason, err)
 	}
@@ -132,7 +132,7 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomi
 	defer release()
 
 	// The keys are read only when there is something to build.
-	decryptor, err := r.decryptor(ctx, obj)
+	decryptor, err := r.decryptor(ctx, s.reader, obj)
 	if err != nil {
 		return lifecycle.Failed("", meta.BuildFailedReason, err)
 	}

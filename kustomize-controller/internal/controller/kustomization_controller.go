@@ -105,6 +105,9 @@ type kustomizationScope struct {
 	artifact *meta.Artifact
 	// resources applies with the Kustomization's identity (reconcileIdentity).
 	resources *ssa.ResourceManager
+	// reader reads on the Kustomization's behalf, from the API server: as its account
+	// when it has one (reconcileIdentity).
+	reader client.Reader
 	// changed is set when the apply created, changed or deleted objects (reconcileApply).
 	changed bool
 }
@@ -166,8 +169,8 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Steps: []lifecycle.Step[*kustomizationScope]{
 			{Run: r.reconcileTarget},
 			{Run: r.reconcileSource},
-			{Run: r.reconcileDependencies},
 			{Run: r.reconcileIdentity},
+			{Run: r.reconcileDependencies},
 			{Run: r.reconcileApply},
 			{Run: r.reconcileHealth},
 		},

@@ -8,16 +8,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/build"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/decrypt"
 )
 
-// decryptor returns the decryptor of spec.decryption, with the keys of its secretRef and of
-// --sops-age-secret (read from the API server: they are not cached). Returns nil when the Kustomization has no
-// decryption: an encrypted object then fails the build.
-func (r *KustomizationReconciler) decryptor(ctx context.Context, obj *kustomizev1.Kustomization) (build.Decryptor, error) {
+// decryptor returns the decryptor of spec.decryption, with the keys of its secretRef (read
+// with reader, as the Kustomization's account) and of --sops-age-secret (the controller's own,
+// read with its identity), both from the API server: they are not cached. Returns nil when
+// the Kustomization has no decryption: an encrypted object then fails the build.
+func (r *KustomizationReconciler) decryptor(ctx context.Context, reader client.Reader, obj *kustomizev1.Kustomization) (build.Decryptor, error) {
 	d := obj.Spec.Decryption
 	if d == nil {
 		return nil, nil
@@ -42,7 +44,7 @@ func (r *KustomizationReconciler) decryptor(ctx context.Context, obj *kustomizev
 	if d.SecretRef != nil {
 		key := types.NamespacedName{Namespace: obj.Namespace, Name: d.SecretRef.Name}
 		secret := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		if err := reader.Get(ctx, key, secret); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil, fmt.Errorf("spec.decryption.secretRef: Secret '%s' not found", key)
 			}

@@ -80,13 +80,22 @@ var readinessChanged = predicate.Funcs{
 // Fails with: Waiting (DependencyNotReady), Stalled (AccessDenied, InvalidCELExpression).
 func (r *KustomizationReconciler) reconcileDependencies(ctx context.Context, s *kustomizationScope) error {
 	obj, a := s.Object, s.artifact
+	// Without an account, dependencies are read from the cache that the readiness watch
+	// keeps; with one, as that account.
+	var deps client.Reader = r.Client
+	if r.serviceAccount(obj).Name != "" {
+		deps = s.reader
+	}
 	for _, d := range obj.Spec.DependsOn {
 		key := dependencyKey(obj, d)
 		if r.NoCrossNamespaceRefs && key.Namespace != obj.Namespace {
 			return lifecycle.Stalled("", meta.AccessDeniedReason, fmt.Errorf("cross-namespace dependency '%s' is not allowed (--no-cross-namespace-refs)", key))
 		}
 		dep := &kustomizev1.Kustomization{}
-		if err := r.Get(ctx, key, dep); err != nil {
+		if err := deps.Get(ctx, key, dep); err != nil {
+			if apierrors.IsForbidden(err) {
+				return lifecycle.Failed("", meta.AccessDeniedReason, r.explainRefusal(ctx, obj, fmt.Errorf("reading dependency '%s': %w", key, err)))
+			}
 			if !apierrors.IsNotFound(err) {
 				return err
 			}

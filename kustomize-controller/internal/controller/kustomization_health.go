@@ -82,6 +82,9 @@ func healthTargets(obj *kustomizev1.Kustomization) []healthTarget {
 func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, s *kustomizationScope) error {
 	obj, a := s.Object, s.artifact
 	key := client.ObjectKeyFromObject(obj)
+	if err := r.checkHealthChecks(obj); err != nil {
+		return err
+	}
 	targets := healthTargets(obj)
 	if len(targets) == 0 {
 		r.waits.Delete(key)
@@ -103,7 +106,7 @@ func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, s *kustom
 	var failed, progressing []string
 	poll := false
 	for _, t := range targets {
-		st, msg, watched, err := r.health(ctx, obj, t)
+		st, msg, watched, err := r.health(ctx, s, t)
 		if err != nil {
 			r.stopWaiting(key)
 			return lifecycle.Stalled("", meta.InvalidCELExpressionReason, err)
@@ -156,9 +159,26 @@ func (r *KustomizationReconciler) unhealthy(key types.NamespacedName, msg string
 	return lifecycle.Failed(meta.HealthyCondition, meta.HealthCheckFailedReason, errors.New(msg))
 }
 
+// checkHealthChecks refuses, with --no-cross-namespace-refs, a spec.healthChecks entry in
+// another namespace, as a cross-namespace source is refused.
+// Fails with: Stalled (AccessDenied).
+func (r *KustomizationReconciler) checkHealthChecks(obj *kustomizev1.Kustomization) error {
+	if !r.NoCrossNamespaceRefs || obj.Spec.Wait {
+		return nil
+	}
+	for _, hc := range obj.Spec.HealthChecks {
+		if hc.Namespace != "" && hc.Namespace != obj.Namespace {
+			return lifecycle.Stalled("", meta.AccessDeniedReason, fmt.Errorf("cannot check the health of %s/%s/%s: cross-namespace references are not allowed (--no-cross-namespace-refs)", hc.Kind, hc.Namespace, hc.Name))
+		}
+	}
+	return nil
+}
+
 // health computes the kstatus of one target. watched reports whether a change of the object
-// will wake the Kustomization (it is in the tracker and carries the owner labels).
-func (r *KustomizationReconciler) health(ctx context.Context, obj *kustomizev1.Kustomization, t healthTarget) (st status.Status, msg string, watched bool, err error) {
+// will wake the Kustomization (it is in the tracker and carries the owner labels). An object
+// the Kustomization did not apply is read as its account: one the account may not read fails.
+func (r *KustomizationReconciler) health(ctx context.Context, s *kustomizationScope, t healthTarget) (st status.Status, msg string, watched bool, err error) {
+	obj := s.Object
 	live, known := r.tracker.Get(t.gvk, t.key)
 	if live == nil && known && !applied(obj, t) {
 		// The tracker only sees the objects this controller applied: another tool's object
@@ -179,9 +199,13 @@ func (r *KustomizationReconciler) health(ctx context.Context, obj *kustomizev1.K
 	if !known {
 		u = &unstructured.Unstructured{}
 		u.SetGroupVersionKind(t.gvk)
-		if err := r.APIReader.Get(ctx, t.key, u); err != nil {
-			if apierrors.IsNotFound(err) {
+		if err := s.reader.Get(ctx, t.key, u); err != nil {
+			switch {
+			case apierrors.IsNotFound(err):
 				return status.NotFoundStatus, "", false, nil
+			case apierrors.IsForbidden(err):
+				// Waiting would not help: the account may not read it.
+				return status.FailedStatus, r.explainRefusal(ctx, obj, err).Error(), false, nil
 			}
 			return status.UnknownStatus, err.Error(), false, nil
 		}
@@ -229,9 +253,14 @@ func healthExprs(obj *kustomizev1.Kustomization, gvk schema.GroupVersionKind) *k
 }
 
 // evalHealthExprs evaluates inProgress, failed, then current; none true means in progress.
+// The expressions never see a Secret's data: a health check is no way to read it.
 func evalHealthExprs(e *kustomize.CustomHealthCheck, u *unstructured.Unstructured) (status.Status, error) {
+	secret := u.GroupVersionKind().GroupKind() == schema.GroupKind{Kind: "Secret"}
 	vars := make(map[string]any, len(objectVars))
 	for _, v := range objectVars {
+		if secret && (v == "data" || v == "stringData") {
+			continue
+		}
 		if val, ok := u.Object[v]; ok {
 			vars[v] = val
 		}

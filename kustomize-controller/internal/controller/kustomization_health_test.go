@@ -92,16 +92,16 @@ func TestKustomizationHealthCheckTimesOut(t *testing.T) {
 func TestKustomizationHealthCheckExprs(t *testing.T) {
 	ns := "health-cel"
 	namespace(t, ns)
-	// A Secret that another tool creates stands in for a custom kind: its data says whether
-	// it is ready. The Kustomization applies a Secret of its own too, so that the tracker
-	// watches Secrets (its own only): the gate must still be read from the API server.
-	own := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: own\n  namespace: " + ns + "\nstringData:\n  k: v\n"
-	gitSource(t, "health-cel", artifacts.publish(t, "health-cel", "main@sha1:0001", map[string]string{"cm.yaml": configMap("gate", ns, "pending"), "own.yaml": own}))
+	// A ConfigMap that another tool creates stands in for a custom kind: its data says whether
+	// it is ready. The Kustomization applies a ConfigMap of its own too, so that the tracker
+	// watches ConfigMaps (its own only): the gate must still be read from the API server.
+	// (A Secret's data would not do: CEL health expressions never see it.)
+	gitSource(t, "health-cel", artifacts.publish(t, "health-cel", "main@sha1:0001", map[string]string{"cm.yaml": configMap("own", ns, "v")}))
 	ks := kustomization(t, "health-cel", "health-cel", "./", func(k *kustomizev1.Kustomization) {
 		k.Spec.Interval = metav1.Duration{Duration: time.Second}
-		k.Spec.HealthChecks = []meta.NamespacedObjectKindReference{{APIVersion: "v1", Kind: "Secret", Name: "gate", Namespace: ns}}
-		k.Spec.HealthCheckExprs = []kustomize.CustomHealthCheck{{APIVersion: "v1", Kind: "Secret", HealthCheckExpressions: kustomize.HealthCheckExpressions{
-			Current: "data.value == 'cmVhZHk='", Failed: "data.value == 'YnJva2Vu'",
+		k.Spec.HealthChecks = []meta.NamespacedObjectKindReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "gate", Namespace: ns}}
+		k.Spec.HealthCheckExprs = []kustomize.CustomHealthCheck{{APIVersion: "v1", Kind: "ConfigMap", HealthCheckExpressions: kustomize.HealthCheckExpressions{
+			Current: "data.value == 'ready'", Failed: "data.value == 'broken'",
 		}}}
 	})
 	waitKS(t, ks, func(k *kustomizev1.Kustomization) error {
@@ -110,12 +110,12 @@ func TestKustomizationHealthCheckExprs(t *testing.T) {
 		}
 		return nil
 	})
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gate", Namespace: ns}, Data: map[string][]byte{"value": []byte("broken")}}
-	if err := env.Client.Create(testenv.Context(t), secret); err != nil {
+	gate := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "gate", Namespace: ns}, Data: map[string]string{"value": "broken"}}
+	if err := env.Client.Create(testenv.Context(t), gate); err != nil {
 		t.Fatal(err)
 	}
-	waitKS(t, ks, notReady(meta.HealthCheckFailedReason, "failed: [Secret/"+ns+"/gate status: 'Failed'"))
-	mergePatch(t, secret, `{"data":{"value":"cmVhZHk="}}`)
+	waitKS(t, ks, notReady(meta.HealthCheckFailedReason, "failed: [ConfigMap/"+ns+"/gate status: 'Failed'"))
+	mergePatch(t, gate, `{"data":{"value":"ready"}}`)
 	waitKS(t, ks, appliedRevision("main@sha1:0001"))
 }
 

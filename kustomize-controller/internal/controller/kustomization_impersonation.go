@@ -68,14 +68,21 @@ func (r *KustomizationReconciler) serviceAccount(obj *kustomizev1.Kustomization)
 }
 
 // reconcileIdentity finds the server-side apply manager that acts with the Kustomization's
-// identity. As in Flux, the account is impersonated whether or not its ServiceAccount object
-// exists: RBAC decides what it may do.
+// identity, and the reader of everything read on its behalf (dependencies, health checks of
+// objects it did not apply, substitution variables, decryption keys). As in Flux, the account
+// is impersonated whether or not its ServiceAccount object exists: RBAC decides what it may
+// do, and it may read nothing the account may not.
 func (r *KustomizationReconciler) reconcileIdentity(_ context.Context, s *kustomizationScope) error {
-	m, err := r.resourceManager(r.serviceAccount(s.Object))
+	account := r.serviceAccount(s.Object)
+	m, err := r.resourceManager(account)
 	if err != nil {
 		return err
 	}
 	s.resources = m
+	s.reader = r.APIReader // the controller's own identity, uncached
+	if account.Name != "" {
+		s.reader = m.Client() // impersonating, reading from the API server
+	}
 	return nil
 }
 

@@ -20,10 +20,10 @@ import (
 
 // postBuild resolves spec.postBuild: the variables of each ConfigMap and Secret of
 // substituteFrom, in order, then the inline substitute, each overriding those before. The
-// referents are read from the API server, not from a cache of every ConfigMap and Secret in
-// the cluster. A missing referent is an error unless it is optional. Returns nil when the
-// Kustomization has no postBuild.
-func (r *KustomizationReconciler) postBuild(ctx context.Context, obj *kustomizev1.Kustomization) (*build.Substitution, error) {
+// referents are read with reader (as the Kustomization's account) from the API server, not
+// from a cache of every ConfigMap and Secret in the cluster. A missing referent is an error
+// unless it is optional. Returns nil when the Kustomization has no postBuild.
+func (r *KustomizationReconciler) postBuild(ctx context.Context, reader client.Reader, obj *kustomizev1.Kustomization) (*build.Substitution, error) {
 	pb := obj.Spec.PostBuild
 	if pb == nil {
 		return nil, nil
@@ -44,7 +44,7 @@ func (r *KustomizationReconciler) postBuild(ctx context.Context, obj *kustomizev
 		default:
 			return nil, fmt.Errorf("postBuild.substituteFrom: unsupported kind '%s'", ref.Kind)
 		}
-		if err := r.APIReader.Get(ctx, key, from); err != nil {
+		if err := reader.Get(ctx, key, from); err != nil {
 			if apierrors.IsNotFound(err) && ref.Optional {
 				continue
 			}
