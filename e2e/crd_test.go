@@ -292,6 +292,43 @@ func TestCRDsMatchFluxInstall(t *testing.T) {
 	}
 }
 
+// TestExpressionFieldsAreBounded checks that every CEL expression field refuses an expression
+// longer than 4096 characters: a deliberate bound (Flux has none) on what the controllers
+// compile and evaluate for an object.
+func TestExpressionFieldsAreBounded(t *testing.T) {
+	createNamespace(t, "bounded")
+	long := strings.Repeat("x", 4097)
+	for _, tc := range []struct{ doc, field string }{
+		{`{"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "metadata": {"name": "a", "namespace": "bounded"},
+			"spec": {"interval": "1m", "prune": true, "sourceRef": {"kind": "GitRepository", "name": "r"},
+				"healthCheckExprs": [{"apiVersion": "example.com/v1", "current": "EXPR"}]}}`, "spec.healthCheckExprs[0].current"},
+		{`{"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "metadata": {"name": "b", "namespace": "bounded"},
+			"spec": {"interval": "1m", "prune": true, "sourceRef": {"kind": "GitRepository", "name": "r"},
+				"dependsOn": [{"name": "infra", "readyExpr": "EXPR"}]}}`, "spec.dependsOn[0].readyExpr"},
+		{`{"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": "c", "namespace": "bounded"},
+			"spec": {"interval": "1m", "chartRef": {"kind": "OCIRepository", "name": "p"},
+				"healthCheckExprs": [{"apiVersion": "example.com/v1", "current": "true", "failed": "EXPR"}]}}`, "spec.healthCheckExprs[0].failed"},
+		{`{"apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver", "metadata": {"name": "d", "namespace": "bounded"},
+			"spec": {"type": "generic", "secretRef": {"name": "t"}, "resourceFilter": "EXPR", "resources": [{"kind": "GitRepository", "name": "r"}]}}`, "spec.resourceFilter"},
+		{`{"apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver", "metadata": {"name": "e", "namespace": "bounded"},
+			"spec": {"type": "generic", "secretRef": {"name": "t"}, "resources": [{"kind": "GitRepository", "name": "*", "filter": "EXPR"}]}}`, "spec.resources[0].filter"},
+		{`{"apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver", "metadata": {"name": "f", "namespace": "bounded"},
+			"spec": {"type": "generic-oidc", "resources": [{"kind": "GitRepository", "name": "r"}],
+				"oidcProviders": [{"issuerURL": "https://issuer", "validations": [{"expression": "EXPR", "message": "m"}]}]}}`, "spec.oidcProviders[0].validations[0].expression"},
+		{`{"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider", "metadata": {"name": "g", "namespace": "bounded"},
+			"spec": {"type": "github", "commitStatusExpr": "EXPR"}}`, "spec.commitStatusExpr"},
+	} {
+		obj := &unstructured.Unstructured{}
+		if err := json.Unmarshal([]byte(strings.Replace(tc.doc, "EXPR", long, 1)), &obj.Object); err != nil {
+			t.Fatal(err)
+		}
+		err := env.Client.Create(testenv.Context(t), obj)
+		if want := tc.field + ": Too long: may not be more than 4096"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: create returned %v, want an error containing %q", tc.field, err, want)
+		}
+	}
+}
+
 // TestStatusSchema checks the rules of status fields, which only a status write can reach: an
 // artifact without a digest is refused (consumers verify what they download against it), and
 // a HelmRelease's storage namespace must be a namespace name's length.

@@ -18,6 +18,7 @@ import (
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/runtime/cel"
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 )
@@ -272,11 +273,16 @@ func evalHealthExprs(e *kustomize.CustomHealthCheck, u *unstructured.Unstructure
 		if c.expr == "" {
 			continue
 		}
-		p, err := compileBool(objectVars, c.expr)
+		name := strings.TrimSuffix(e.APIVersion+"/"+e.Kind, "/")
+		p, err := cel.Compile(objectVars, c.expr)
 		if err != nil {
-			return status.UnknownStatus, fmt.Errorf("healthCheckExprs for %s: %w", strings.TrimSuffix(e.APIVersion+"/"+e.Kind, "/"), err)
+			return status.UnknownStatus, fmt.Errorf("healthCheckExprs for %s: %w", name, err)
 		}
-		if evalBool(p, vars) {
+		ok, err := p.Eval(vars)
+		if err != nil {
+			return status.UnknownStatus, fmt.Errorf("healthCheckExprs for %s: '%s': %w", name, c.expr, err)
+		}
+		if ok {
 			return c.st, nil
 		}
 	}

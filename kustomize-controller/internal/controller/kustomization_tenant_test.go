@@ -16,6 +16,7 @@ import (
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/runtime/cel"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 )
@@ -143,5 +144,24 @@ func TestHealthExprsNeverSeeSecretData(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("%s: status %s (%v), want %s", tt.kind, got, err, tt.want)
 		}
+	}
+}
+
+// A health expression that would run for minutes stops at the cost limit, and says so
+// (reconcileHealth then stalls the Kustomization: the expression must change).
+func TestHealthExprsAreBoundedByCost(t *testing.T) {
+	items := make([]any, 100)
+	for i := range items {
+		items[i] = int64(i)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "example.com/v1", "kind": "Widget", "metadata": map[string]any{"name": "w"},
+		"spec": map[string]any{"items": items},
+	}}
+	check := &kustomize.CustomHealthCheck{APIVersion: "example.com/v1", Kind: "Widget", HealthCheckExpressions: kustomize.HealthCheckExpressions{
+		Current: "spec.items.all(a, spec.items.all(b, spec.items.all(c, spec.items.all(d, a+b+c+d >= 0))))",
+	}}
+	if _, err := evalHealthExprs(check, u); !errors.Is(err, cel.ErrCostLimit) {
+		t.Fatalf("err = %v, want %v", err, cel.ErrCostLimit)
 	}
 }

@@ -67,6 +67,7 @@ type ReceiverSpec struct {
 	// ResourceFilter is a CEL expression over 'res' (and 'req', 'claims') that decides which
 	// of the matched objects are annotated.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	ResourceFilter string `json:"resourceFilter,omitempty"`
 
 	// SecretRef names a Secret whose 'token' both verifies requests and derives the webhook path.
@@ -112,6 +113,7 @@ type OIDCVariable struct {
 	Name string `json:"name"`
 	// Expression computing it.
 	// +required
+	// +kubebuilder:validation:MaxLength=4096
 	Expression string `json:"expression"`
 }
 
@@ -119,6 +121,7 @@ type OIDCVariable struct {
 type OIDCValidation struct {
 	// Expression that must be true.
 	// +required
+	// +kubebuilder:validation:MaxLength=4096
 	Expression string `json:"expression"`
 	// Message returned when it is false.
 	// +required
@@ -155,6 +158,7 @@ type CrossNamespaceObjectReference struct {
 	// Filter is a CEL expression over 'res' (and 'req', 'claims') that decides which of the
 	// objects this entry matches are annotated; it is ANDed with spec.resourceFilter.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	Filter string `json:"filter,omitempty"`
 }
 

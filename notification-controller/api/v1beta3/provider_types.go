@@ -90,6 +90,7 @@ type ProviderSpec struct {
 
 	// CommitStatusExpr is a CEL expression computing the commit status ID.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	CommitStatusExpr string `json:"commitStatusExpr,omitempty"`
 }
 

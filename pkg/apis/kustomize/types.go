@@ -79,13 +79,16 @@ type CustomHealthCheck struct {
 type HealthCheckExpressions struct {
 	// Current is true when the resource is healthy.
 	// +required
+	// +kubebuilder:validation:MaxLength=4096
 	Current string `json:"current"`
 
 	// InProgress is true when the resource is still reconciling.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	InProgress string `json:"inProgress,omitempty"`
 
 	// Failed is true when the resource failed.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	Failed string `json:"failed,omitempty"`
 }

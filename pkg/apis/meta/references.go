@@ -73,6 +73,7 @@ type DependencyReference struct {
 
 	// ReadyExpr is a CEL expression that decides readiness in place of the built-in check.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	ReadyExpr string `json:"readyExpr,omitempty"`
 }
 

@@ -1,0 +1,129 @@
+package cel
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/google/cel-go/cel"
+)
+
+// CostLimit bounds the work one evaluation may do, in CEL's cost units: the same per-call
+// limit the Kubernetes API server puts on a CRD validation rule. A comprehension over a long
+// list, or nested ones, stop with ErrCostLimit instead of running for minutes.
+const CostLimit = 1_000_000
+
+// cacheSize bounds the compiled programs kept: expressions come from objects, and objects come
+// and go.
+const cacheSize = 1024
+
+// ErrCostLimit marks an evaluation stopped at CostLimit: the expression must be simplified.
+var ErrCostLimit = errors.New("the expression exceeds the CEL cost limit")
+
+// ErrInvalid marks an expression that does not compile or is not a bool.
+var ErrInvalid = errors.New("invalid CEL expression")
+
+// Program is a compiled boolean expression over named dynamic variables.
+type Program struct {
+	p cel.Program
+}
+
+var programs = newCache(cacheSize)
+
+// Compile compiles expr, a boolean expression over vars (each of dynamic type), or returns
+// it from the cache.
+func Compile(vars []string, expr string) (*Program, error) {
+	key := strings.Join(vars, ",") + "\x00" + expr
+	if p, ok := programs.get(key); ok {
+		return p, nil
+	}
+	opts := make([]cel.EnvOption, 0, len(vars))
+	for _, v := range vars {
+		opts = append(opts, cel.Variable(v, cel.DynType))
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, err
+	}
+	ast, iss := env.Compile(expr)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("%w '%s': %s", ErrInvalid, expr, iss.Err())
+	}
+	if ast.OutputType() != cel.BoolType && ast.OutputType() != cel.DynType {
+		return nil, fmt.Errorf("%w '%s': it must evaluate to a bool, not %s", ErrInvalid, expr, ast.OutputType())
+	}
+	p, err := env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(100))
+	if err != nil {
+		return nil, fmt.Errorf("%w '%s': %s", ErrInvalid, expr, err)
+	}
+	prog := &Program{p: p}
+	programs.put(key, prog)
+	return prog, nil
+}
+
+// Eval evaluates the program. A value that is not there yet (a field an object does not have,
+// a key a map lacks) or not a bool makes it false: the object is not in that state. Only an
+// evaluation stopped at the cost limit is an error.
+func (p *Program) Eval(vars map[string]any) (bool, error) {
+	out, details, err := p.p.Eval(vars)
+	if err != nil {
+		if details != nil && details.ActualCost() != nil && *details.ActualCost() >= CostLimit ||
+			strings.Contains(err.Error(), "cost limit exceeded") {
+			return false, ErrCostLimit
+		}
+		return false, nil
+	}
+	b, ok := out.Value().(bool)
+	return ok && b, nil
+}
+
+// cache is a least-recently-used map of compiled programs.
+type cache struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List // of *entry, most recently used first
+	index map[string]*list.Element
+}
+
+type entry struct {
+	key string
+	p   *Program
+}
+
+func newCache(max int) *cache {
+	return &cache{max: max, order: list.New(), index: map[string]*list.Element{}}
+}
+
+func (c *cache) get(key string) (*Program, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.index[key]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*entry).p, true
+}
+
+func (c *cache) put(key string, p *Program) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.index[key]; ok {
+		c.order.MoveToFront(e)
+		return
+	}
+	c.index[key] = c.order.PushFront(&entry{key: key, p: p})
+	for c.order.Len() > c.max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.index, last.Value.(*entry).key)
+	}
+}
+
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
+}
