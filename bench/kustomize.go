@@ -361,11 +361,11 @@ func appKustomization(ns string, i int, interval time.Duration) *kustomizev1.Kus
 	return &kustomizev1.Kustomization{
 		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
 		Spec: kustomizev1.KustomizationSpec{
-			Interval:        metav1.Duration{Duration: interval},
+			Interval:        meta.Duration{Duration: interval},
 			Path:            "./apps/" + app,
 			Prune:           true,
 			Wait:            true,
-			Timeout:         &metav1.Duration{Duration: 5 * time.Minute},
+			Timeout:         &meta.Duration{Duration: 5 * time.Minute},
 			TargetNamespace: ns,
 			SourceRef:       kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "monorepo"},
 		},

@@ -37,9 +37,9 @@ func gitRepo(ns, name, url string) *sourcev1.GitRepository {
 	return &sourcev1.GitRepository{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: sourcev1.GitRepositorySpec{
-			URL: url, Interval: metav1.Duration{Duration: time.Hour},
+			URL: url, Interval: meta.Duration{Duration: time.Hour},
 			Reference: &sourcev1.GitRepositoryRef{Branch: "main"},
-			Timeout:   &metav1.Duration{Duration: 5 * time.Minute},
+			Timeout:   &meta.Duration{Duration: 5 * time.Minute},
 		},
 	}
 }

@@ -239,12 +239,12 @@ func TestGitOpsLoop(t *testing.T) {
 	// apply the platform (namespaces) and then, depending on it, the app.
 	gitRepo := &sourcev1.GitRepository{
 		ObjectMeta: metav1.ObjectMeta{Name: "fleet", Namespace: "default"},
-		Spec:       sourcev1.GitRepositorySpec{URL: repo.url, Interval: metav1.Duration{Duration: time.Hour}, Reference: &sourcev1.GitRepositoryRef{Branch: "main"}},
+		Spec:       sourcev1.GitRepositorySpec{URL: repo.url, Interval: meta.Duration{Duration: time.Hour}, Reference: &sourcev1.GitRepositoryRef{Branch: "main"}},
 	}
 	root := &kustomizev1.Kustomization{
 		ObjectMeta: metav1.ObjectMeta{Name: "root", Namespace: "default"},
 		Spec: kustomizev1.KustomizationSpec{
-			Interval: metav1.Duration{Duration: time.Hour}, Path: "./clusters/production", Prune: true,
+			Interval: meta.Duration{Duration: time.Hour}, Path: "./clusters/production", Prune: true,
 			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "fleet"},
 		},
 	}

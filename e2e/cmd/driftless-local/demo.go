@@ -145,7 +145,7 @@ func (d *demo) apply(ctx context.Context, c client.Client) error {
 			TypeMeta:   metav1.TypeMeta{APIVersion: sourcev1.GroupVersion.String(), Kind: sourcev1.GitRepositoryKind},
 			ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: "default"},
 			Spec: sourcev1.GitRepositorySpec{
-				URL: d.url(), Interval: metav1.Duration{Duration: 15 * time.Second},
+				URL: d.url(), Interval: meta.Duration{Duration: 15 * time.Second},
 				Reference: &sourcev1.GitRepositoryRef{Branch: "main"},
 			},
 		},
@@ -155,8 +155,8 @@ func (d *demo) apply(ctx context.Context, c client.Client) error {
 			TypeMeta:   metav1.TypeMeta{APIVersion: kustomizev1.GroupVersion.String(), Kind: kustomizev1.KustomizationKind},
 			ObjectMeta: metav1.ObjectMeta{Name: "demo-" + env, Namespace: "default"},
 			Spec: kustomizev1.KustomizationSpec{
-				Interval: metav1.Duration{Duration: time.Minute}, Path: "./apps/demo/overlays/" + env,
-				Prune: true, Wait: true, Timeout: &metav1.Duration{Duration: 2 * time.Minute},
+				Interval: meta.Duration{Duration: time.Minute}, Path: "./apps/demo/overlays/" + env,
+				Prune: true, Wait: true, Timeout: &meta.Duration{Duration: 2 * time.Minute},
 				SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "demo"},
 			},
 		})

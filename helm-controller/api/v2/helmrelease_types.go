@@ -29,7 +29,7 @@ type HelmReleaseSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +required
-	Interval metav1.Duration `json:"interval"`
+	Interval meta.Duration `json:"interval"`
 
 	// KubeConfig targets a remote cluster instead of the one the controller runs in.
 	// +optional
@@ -65,7 +65,7 @@ type HelmReleaseSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *meta.Duration `json:"timeout,omitempty"`
 
 	// MaxHistory is the number of release revisions Helm keeps; 5 when unset, 0 for no limit.
 	// +optional
@@ -181,7 +181,7 @@ type HelmChartTemplateSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	Interval *metav1.Duration `json:"interval,omitempty"`
+	Interval *meta.Duration `json:"interval,omitempty"`
 
 	// ReconcileStrategy: 'ChartVersion' or 'Revision'.
 	// +kubebuilder:validation:Enum=ChartVersion;Revision
@@ -302,7 +302,7 @@ type Install struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *meta.Duration `json:"timeout,omitempty"`
 
 	// Remediation says what to do when the install fails.
 	// +optional
@@ -370,7 +370,7 @@ type Strategy struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	RetryInterval *metav1.Duration `json:"retryInterval,omitempty"`
+	RetryInterval *meta.Duration `json:"retryInterval,omitempty"`
 }
 
 // InstallRemediation configures remediation of a failed install.
@@ -394,7 +394,7 @@ type Upgrade struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *meta.Duration `json:"timeout,omitempty"`
 
 	// Remediation says what to do when the upgrade fails.
 	// +optional
@@ -486,7 +486,7 @@ type Test struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *meta.Duration `json:"timeout,omitempty"`
 
 	// IgnoreFailures keeps the release Ready when tests fail.
 	// +optional
@@ -516,7 +516,7 @@ type Rollback struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *meta.Duration `json:"timeout,omitempty"`
 
 	// DisableWait skips waiting for readiness.
 	// +optional
@@ -555,7 +555,7 @@ type Uninstall struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *meta.Duration `json:"timeout,omitempty"`
 
 	// DisableHooks skips the chart's hooks.
 	// +optional
@@ -734,7 +734,7 @@ type HelmReleaseStatus struct {
 	LastAttemptedReleaseAction string `json:"lastAttemptedReleaseAction,omitempty"`
 	// LastAttemptedReleaseActionDuration is how long the last action took.
 	// +optional
-	LastAttemptedReleaseActionDuration *metav1.Duration `json:"lastAttemptedReleaseActionDuration,omitempty"`
+	LastAttemptedReleaseActionDuration *meta.Duration `json:"lastAttemptedReleaseActionDuration,omitempty"`
 	// Failures counts failures since the last success.
 	// +optional
 	Failures int64 `json:"failures,omitempty"`

@@ -169,7 +169,7 @@ func (in *HelmChartTemplateSpec) DeepCopyInto(out *HelmChartTemplateSpec) {
 	out.SourceRef = in.SourceRef
 	if in.Interval != nil {
 		in, out := &in.Interval, &out.Interval
-		*out = new(v1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 	if in.ValuesFiles != nil {
@@ -299,7 +299,7 @@ func (in *HelmReleaseSpec) DeepCopyInto(out *HelmReleaseSpec) {
 	}
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
-		*out = new(v1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 	if in.MaxHistory != nil {
@@ -414,7 +414,7 @@ func (in *HelmReleaseStatus) DeepCopyInto(out *HelmReleaseStatus) {
 	}
 	if in.LastAttemptedReleaseActionDuration != nil {
 		in, out := &in.LastAttemptedReleaseActionDuration, &out.LastAttemptedReleaseActionDuration
-		*out = new(v1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 	out.ReconcileRequestStatus = in.ReconcileRequestStatus
@@ -460,7 +460,7 @@ func (in *Install) DeepCopyInto(out *Install) {
 	*out = *in
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
-		*out = new(v1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 	if in.Remediation != nil {
@@ -602,7 +602,7 @@ func (in *Rollback) DeepCopyInto(out *Rollback) {
 	*out = *in
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
-		*out = new(v1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 }
@@ -685,7 +685,7 @@ func (in *Strategy) DeepCopyInto(out *Strategy) {
 	*out = *in
 	if in.RetryInterval != nil {
 		in, out := &in.RetryInterval, &out.RetryInterval
-		*out = new(v1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 }
@@ -705,7 +705,7 @@ func (in *Test) DeepCopyInto(out *Test) {
 	*out = *in
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
-		*out = new(v1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 	if in.Filters != nil {
@@ -751,7 +751,7 @@ func (in *Uninstall) DeepCopyInto(out *Uninstall) {
 	*out = *in
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
-		*out = new(v1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 	if in.DeletionPropagation != nil {
@@ -776,7 +776,7 @@ func (in *Upgrade) DeepCopyInto(out *Upgrade) {
 	*out = *in
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
-		*out = new(v1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 	if in.Remediation != nil {

@@ -186,7 +186,7 @@ func (in *KustomizationSpec) DeepCopyInto(out *KustomizationSpec) {
 	out.Interval = in.Interval
 	if in.RetryInterval != nil {
 		in, out := &in.RetryInterval, &out.RetryInterval
-		*out = new(metav1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 	if in.KubeConfig != nil {
@@ -219,7 +219,7 @@ func (in *KustomizationSpec) DeepCopyInto(out *KustomizationSpec) {
 	out.SourceRef = in.SourceRef
 	if in.Timeout != nil {
 		in, out := &in.Timeout, &out.Timeout
-		*out = new(metav1.Duration)
+		*out = new(meta.Duration)
 		**out = **in
 	}
 	if in.Components != nil {

@@ -158,7 +158,7 @@ func TestKustomizationThousandObjects(t *testing.T) {
 	gitSource(t, "thousand", artifacts.publish(t, "thousand", "main@sha1:0001", files))
 	start := time.Now()
 	ks := kustomization(t, "thousand", "thousand", "./", func(k *kustomizev1.Kustomization) {
-		k.Spec.Timeout = &metav1.Duration{Duration: 5 * time.Minute}
+		k.Spec.Timeout = &meta.Duration{Duration: 5 * time.Minute}
 	})
 	var got *kustomizev1.Kustomization
 	testenv.Eventually(t, 3*time.Minute, func() error {

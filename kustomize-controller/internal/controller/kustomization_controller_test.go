@@ -29,7 +29,7 @@ func gitSource(t *testing.T, name string, a meta.Artifact) *sourcev1.GitReposito
 	t.Helper()
 	src := &sourcev1.GitRepository{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec:       sourcev1.GitRepositorySpec{URL: "https://example.com/" + name, Interval: metav1.Duration{Duration: time.Hour}},
+		Spec:       sourcev1.GitRepositorySpec{URL: "https://example.com/" + name, Interval: meta.Duration{Duration: time.Hour}},
 	}
 	if err := env.Client.Create(testenv.Context(t), src); err != nil {
 		t.Fatal(err)
@@ -58,11 +58,11 @@ func kustomization(t *testing.T, name, source, path string, mutate ...func(*kust
 	ks := &kustomizev1.Kustomization{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 		Spec: kustomizev1.KustomizationSpec{
-			Interval:  metav1.Duration{Duration: time.Hour},
+			Interval:  meta.Duration{Duration: time.Hour},
 			Path:      path,
 			Prune:     true,
 			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: source},
-			Timeout:   &metav1.Duration{Duration: 30 * time.Second},
+			Timeout:   &meta.Duration{Duration: 30 * time.Second},
 		},
 	}
 	for _, m := range mutate {

@@ -24,7 +24,7 @@ func TestKustomizationHealthCheckIsWokenByTheRollout(t *testing.T) {
 		"svc.yaml":    serviceYAML("frontend", ns),
 	}))
 	ks := kustomization(t, "health-wake", "health-wake", "./", func(k *kustomizev1.Kustomization) {
-		k.Spec.Timeout = &metav1.Duration{Duration: 10 * time.Minute}
+		k.Spec.Timeout = &meta.Duration{Duration: 10 * time.Minute}
 		k.Spec.HealthChecks = []meta.NamespacedObjectKindReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "frontend", Namespace: ns}}
 	})
 	got := waitKS(t, ks, func(k *kustomizev1.Kustomization) error {
@@ -67,8 +67,8 @@ func TestKustomizationHealthCheckTimesOut(t *testing.T) {
 	}))
 	ks := kustomization(t, "health-timeout", "health-timeout", "./", func(k *kustomizev1.Kustomization) {
 		k.Spec.Wait = true
-		k.Spec.Timeout = &metav1.Duration{Duration: 2 * time.Second}
-		k.Spec.RetryInterval = &metav1.Duration{Duration: time.Second}
+		k.Spec.Timeout = &meta.Duration{Duration: 2 * time.Second}
+		k.Spec.RetryInterval = &meta.Duration{Duration: time.Second}
 	})
 	got := waitKS(t, ks, notReady(meta.HealthCheckFailedReason, "timeout waiting for: [Deployment/"+ns+"/backend status: 'InProgress'"))
 	if strings.Contains(ready(got).Message, "ConfigMap") {
@@ -98,7 +98,7 @@ func TestKustomizationHealthCheckExprs(t *testing.T) {
 	// (A Secret's data would not do: CEL health expressions never see it.)
 	gitSource(t, "health-cel", artifacts.publish(t, "health-cel", "main@sha1:0001", map[string]string{"cm.yaml": configMap("own", ns, "v")}))
 	ks := kustomization(t, "health-cel", "health-cel", "./", func(k *kustomizev1.Kustomization) {
-		k.Spec.Interval = metav1.Duration{Duration: time.Second}
+		k.Spec.Interval = meta.Duration{Duration: time.Second}
 		k.Spec.HealthChecks = []meta.NamespacedObjectKindReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "gate", Namespace: ns}}
 		k.Spec.HealthCheckExprs = []kustomize.CustomHealthCheck{{APIVersion: "v1", Kind: "ConfigMap", HealthCheckExpressions: kustomize.HealthCheckExpressions{
 			Current: "data.value == 'ready'", Failed: "data.value == 'broken'",

@@ -50,7 +50,7 @@ func TestKustomizationOverlayPruneAndSelfHeal(t *testing.T) {
 	files := frontend(ns)
 	src := gitSource(t, "heal", artifacts.publish(t, "heal", "main@sha1:0001", files))
 	ks := kustomization(t, "frontend", "heal", "./apps/frontend/overlays/production", func(k *kustomizev1.Kustomization) {
-		k.Spec.Interval = metav1.Duration{Duration: time.Second} // the next reconcile comes soon
+		k.Spec.Interval = meta.Duration{Duration: time.Second} // the next reconcile comes soon
 	})
 	got := waitKS(t, ks, appliedRevision("main@sha1:0001"))
 	if n := len(got.Status.Inventory.Entries); n != 3 {
@@ -134,7 +134,7 @@ func hourlyFrontend(t *testing.T, ns, name string) *kustomizev1.Kustomization {
 	namespace(t, ns)
 	gitSource(t, name, artifacts.publish(t, name, "main@sha1:0001", frontend(ns)))
 	ks := kustomization(t, "frontend-"+name, name, "./apps/frontend/overlays/production", func(k *kustomizev1.Kustomization) {
-		k.Spec.Interval = metav1.Duration{Duration: time.Hour}
+		k.Spec.Interval = meta.Duration{Duration: time.Hour}
 	})
 	return waitKS(t, ks, appliedRevision("main@sha1:0001"))
 }

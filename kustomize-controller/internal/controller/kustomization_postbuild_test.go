@@ -44,7 +44,7 @@ func TestKustomizationPostBuildSubstitution(t *testing.T) {
 	files := map[string]string{"settings.yaml": templatedSettings}
 	src := gitSource(t, "postbuild", artifacts.publish(t, "postbuild", "main@sha1:0001", files))
 	ks := kustomization(t, "postbuild", "postbuild", "./", func(k *kustomizev1.Kustomization) {
-		k.Spec.Interval = metav1.Duration{Duration: 2 * time.Second} // reconciled often, without requests
+		k.Spec.Interval = meta.Duration{Duration: 2 * time.Second} // reconciled often, without requests
 		k.Spec.PostBuild = &kustomizev1.PostBuild{
 			Substitute: map[string]string{"cluster_name": "prod"}, // wins over substituteFrom
 			SubstituteFrom: []kustomizev1.SubstituteReference{

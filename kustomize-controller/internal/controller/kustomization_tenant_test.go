@@ -45,7 +45,7 @@ func TestKustomizationReadsAsItsAccount(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: tenant}, StringData: map[string]string{"password": "hunter2"}},
 		&kustomizev1.Kustomization{
 			ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: other},
-			Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: 3600e9}, Prune: true,
+			Spec: kustomizev1.KustomizationSpec{Interval: meta.Duration{Duration: 3600e9}, Prune: true,
 				SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "nowhere"}},
 		},
 	} {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -121,7 +122,7 @@ func run(m *testing.M) (int, error) {
 	suiteLog = &controllerLog{file: logFile}
 	log := suiteLog.logger()
 	ctrl.SetLogger(log)
-	env, err = testenv.Start(testenv.WithScheme(sourcev1.AddToScheme, kustomizev1.AddToScheme))
+	env, err = testenv.Start(testenv.WithScheme(sourcev1.AddToScheme, kustomizev1.AddToScheme, apiextensionsv1.AddToScheme))
 	if err != nil {
 		return 0, err
 	}

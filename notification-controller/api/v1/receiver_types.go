@@ -54,7 +54,7 @@ type ReceiverSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	Interval *metav1.Duration `json:"interval,omitempty"`
+	Interval *meta.Duration `json:"interval,omitempty"`
 
 	// Events filters the sender's event types (case-insensitive); every event when empty.
 	// +optional

@@ -39,7 +39,7 @@ type ProviderSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	Interval *metav1.Duration `json:"interval,omitempty"`
+	Interval *meta.Duration `json:"interval,omitempty"`
 
 	// Channel to post to, where the provider has channels.
 	// +kubebuilder:validation:MaxLength:=2048
@@ -60,7 +60,7 @@ type ProviderSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m))+$"
 	// +optional
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout *meta.Duration `json:"timeout,omitempty"`
 
 	// Proxy is an HTTP(S) proxy address. Deprecated: use ProxySecretRef.
 	// +kubebuilder:validation:Pattern="^(http|https)://.*$"

@@ -32,6 +32,9 @@ const (
 	InvalidURLReason              string = "InvalidURL"
 	InvalidProviderConfigReason   string = "InvalidProviderConfiguration"
 	TokenNotFoundReason           string = "TokenNotFound"
+	// InvalidDurationReason stalls an object whose spec holds a duration Go cannot represent
+	// (an object created before the CRDs refused them).
+	InvalidDurationReason string = "InvalidDuration"
 )
 
 // Finalizer is the finalizer every Driftless controller sets on the objects it reconciles.

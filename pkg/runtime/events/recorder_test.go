@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	eventv1 "github.com/driftless-dev/driftless/pkg/apis/event"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
@@ -90,7 +91,7 @@ func gitRepository(t *testing.T, name string) *sourcev1.GitRepository {
 			Name: name, Namespace: "default",
 			Annotations: map[string]string{"event.toolkit.fluxcd.io/team": "platform", "unrelated": "x"},
 		},
-		Spec: sourcev1.GitRepositorySpec{URL: "https://example.com/r.git", Interval: metav1.Duration{Duration: time.Minute}},
+		Spec: sourcev1.GitRepositorySpec{URL: "https://example.com/r.git", Interval: meta.Duration{Duration: time.Minute}},
 	}
 	if err := env.Client.Create(testenv.Context(t), obj); err != nil {
 		t.Fatal(err)

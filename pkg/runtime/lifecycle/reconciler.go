@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -126,7 +128,8 @@ func (r *Reconciler[O, S]) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 
 	deleting := !obj.GetDeletionTimestamp().IsZero()
-	if !deleting {
+	invalid := invalidSpec(obj)
+	if !deleting && invalid == nil {
 		controllerutil.AddFinalizer(obj, meta.Finalizer)
 		if obj.IsSuspended() {
 			ctrl.LoggerFrom(ctx).V(1).Info("reconciliation is suspended")
@@ -138,14 +141,23 @@ func (r *Reconciler[O, S]) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 
 	before := conditions.Get(obj, meta.ReadyCondition).DeepCopy()
 	var err error
-	if deleting {
+	switch {
+	case deleting:
 		err = r.finalize(ctx, s, req.NamespacedName)
-	} else {
+	case invalid != nil:
+		// No step runs, and nothing is written: the API server refuses every update of the
+		// object, its status included, until the spec is fixed. The Warning event says what
+		// to fix; a change of the spec reconciles it again.
+		err = invalid
+	default:
 		err = r.run(ctx, s)
 	}
 	r.Policy.Summarize(obj, err)
 	e := outcomeOf(err, r.Policy.FailedReason)
 	r.announce(ctx, base, before, e, start)
+	if invalid != nil && !deleting {
+		return ctrl.Result{}, reconcile.TerminalError(Redact(invalid))
+	}
 
 	if perr := patcher.Patch(ctx, obj); perr != nil && !apierrors.IsNotFound(perr) {
 		// The status was not written: retried with backoff, whatever the outcome was.
@@ -241,4 +253,29 @@ func (r *Reconciler[O, S]) result(req ctrl.Request, obj O, s *Scope[O], e *Error
 	default:
 		return ctrl.Result{}, Redact(e)
 	}
+}
+
+// invalidSpec returns the stall of an object whose spec holds a duration Go cannot represent
+// (one created before the CRDs refused them, see meta.Duration), naming each; nil otherwise.
+func invalidSpec(obj any) error {
+	if bad := invalidDurations(obj); len(bad) > 0 {
+		return Stalled("", meta.InvalidDurationReason, fmt.Errorf("%s: not a duration Go can represent (at most 2562047h)", strings.Join(bad, ", ")))
+	}
+	return nil
+}
+
+// invalidDurations lists the durations of obj's spec that did not parse.
+func invalidDurations(obj any) []string {
+	v := reflect.ValueOf(obj)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	spec := v.FieldByName("Spec")
+	if !spec.IsValid() {
+		return nil
+	}
+	return meta.InvalidDurations(spec.Interface(), "spec")
 }

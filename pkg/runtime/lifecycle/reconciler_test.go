@@ -143,7 +143,7 @@ func create(t *testing.T, name string) *sourcev1.GitRepository {
 	t.Helper()
 	obj := &sourcev1.GitRepository{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec:       sourcev1.GitRepositorySpec{URL: "https://example.com/repo.git", Interval: metav1.Duration{Duration: time.Minute}},
+		Spec:       sourcev1.GitRepositorySpec{URL: "https://example.com/repo.git", Interval: meta.Duration{Duration: time.Minute}},
 	}
 	if err := env.Client.Create(testenv.Context(t), obj); err != nil {
 		t.Fatal(err)

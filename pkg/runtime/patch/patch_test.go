@@ -26,7 +26,7 @@ func newGitRepository(t *testing.T, name string) *sourcev1.GitRepository {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 		Spec: sourcev1.GitRepositorySpec{
 			URL:      "https://example.com/repo.git",
-			Interval: metav1.Duration{Duration: 60e9},
+			Interval: meta.Duration{Duration: 60e9},
 		},
 	}
 	if err := env.Client.Create(testenv.Context(t), obj); err != nil {

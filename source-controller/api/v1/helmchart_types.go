@@ -37,7 +37,7 @@ type HelmChartSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +required
-	Interval metav1.Duration `json:"interval"`
+	Interval meta.Duration `json:"interval"`
 
 	// ReconcileStrategy: 'ChartVersion' builds a new artifact when the chart version changes,
 	// 'Revision' on every new source revision.

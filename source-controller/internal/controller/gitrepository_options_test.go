@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/gittestserver"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
@@ -96,7 +95,7 @@ func TestGitRepositoryTimeout(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	newRepo(t, srv, "org/slow.git", map[string]string{"a": "a"})
 	obj := gitRepository(t, "slow", srv.url("org/slow.git"), func(o *sourcev1.GitRepository) {
-		o.Spec.Timeout = &metav1.Duration{Duration: time.Second}
+		o.Spec.Timeout = &meta.Duration{Duration: time.Second}
 	})
 	got := waitNotReady(t, obj, "timed out")
 	if c := findCondition(got, meta.ReadyCondition); c.Reason != sourcev1.GitOperationFailedReason {

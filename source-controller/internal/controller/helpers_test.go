@@ -233,7 +233,7 @@ func gitRepository(t *testing.T, name, url string, opts ...gitRepoOption) *sourc
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 		Spec: sourcev1.GitRepositorySpec{
 			URL:       url,
-			Interval:  metav1.Duration{Duration: time.Hour},
+			Interval:  meta.Duration{Duration: time.Hour},
 			Reference: &sourcev1.GitRepositoryRef{Branch: "main"},
 		},
 	}
