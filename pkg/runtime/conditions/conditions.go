@@ -2,6 +2,7 @@ package conditions
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,10 +60,18 @@ func GetMessage(obj meta.ObjectWithConditions, t string) string {
 	return ""
 }
 
-// Set adds or replaces a condition. The message is redacted, ObservedGeneration is the object's
-// generation, and LastTransitionTime changes only when the status does.
+// MaxMessageLength is the longest condition message the CRDs accept (metav1.Condition's
+// maxLength): a longer one makes the API server refuse the whole status.
+const MaxMessageLength = 32768
+
+// truncatedSuffix ends a message cut at MaxMessageLength.
+const truncatedSuffix = " ... (truncated)"
+
+// Set adds or replaces a condition. The message is redacted and cut to MaxMessageLength,
+// ObservedGeneration is the object's generation, and LastTransitionTime changes only when the
+// status does.
 func Set(obj Object, c metav1.Condition) {
-	c.Message = redact.String(c.Message)
+	c.Message = truncate(redact.String(c.Message))
 	c.ObservedGeneration = obj.GetGeneration()
 	conds := obj.GetConditions()
 	apimeta.SetStatusCondition(&conds, c)
@@ -111,4 +120,16 @@ func newCondition(t string, status metav1.ConditionStatus, reason, format string
 		msg = fmt.Sprintf(format, args...)
 	}
 	return metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg}
+}
+
+// truncate cuts a message to MaxMessageLength bytes, on a character boundary, and says so.
+func truncate(msg string) string {
+	if len(msg) <= MaxMessageLength {
+		return msg
+	}
+	cut := MaxMessageLength - len(truncatedSuffix)
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + truncatedSuffix
 }

@@ -1,8 +1,10 @@
 package conditions
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -57,5 +59,24 @@ func TestReconcilingAndStalledExcludeEachOther(t *testing.T) {
 	MarkReconciling(o, meta.ProgressingReason, "again")
 	if Has(o, meta.StalledCondition) {
 		t.Fatal("Stalled must be removed when Reconciling")
+	}
+}
+
+func TestLongMessagesAreCutToWhatTheAPIServerAccepts(t *testing.T) {
+	o := &fakeObj{}
+	// A health timeout naming a thousand objects, with multi-byte characters at the cut.
+	long := strings.Repeat("Deployment/apps/ünïcode status: 'InProgress', ", 1000)
+	MarkFalse(o, meta.ReadyCondition, meta.HealthCheckFailedReason, "%s", long)
+	msg := GetMessage(o, meta.ReadyCondition)
+	if len(msg) > MaxMessageLength || !strings.HasSuffix(msg, " ... (truncated)") || !utf8.ValidString(msg) {
+		t.Fatalf("message of %d bytes, valid UTF-8 %v, ends %q", len(msg), utf8.ValidString(msg), msg[len(msg)-30:])
+	}
+	if !strings.HasPrefix(long, strings.TrimSuffix(msg, " ... (truncated)")) {
+		t.Error("the kept part is not the start of the message")
+	}
+	short := "health check failed after 2s"
+	MarkFalse(o, meta.ReadyCondition, meta.HealthCheckFailedReason, "%s", short)
+	if GetMessage(o, meta.ReadyCondition) != short {
+		t.Error("a short message was changed")
 	}
 }

@@ -376,3 +376,20 @@ func TestSkeletonSuspendDeleteAndGone(t *testing.T) {
 		t.Errorf("finalized %d times, forgotten %v", h.finalized, h.forgotten)
 	}
 }
+
+// A failure whose message is longer than the CRDs accept (a health timeout naming hundreds of
+// objects) still gets its status written, cut to fit, instead of a refused patch.
+func TestSkeletonWritesTheStatusOfAHugeFailure(t *testing.T) {
+	h := newHarness(t)
+	obj := create(t, "skeleton-huge")
+	h.set(lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.GitOperationFailedReason, errors.New(strings.Repeat("x", 100_000))), nil)
+	_, err := h.reconcile(t, obj)
+	if err == nil || strings.Contains(err.Error(), "patching") {
+		t.Fatalf("reconcile returned %v, want the failure alone", err)
+	}
+	got := get(t, obj)
+	c := conditions.Get(got, meta.ReadyCondition)
+	if c == nil || c.Status != "False" || len(c.Message) > conditions.MaxMessageLength || !strings.HasSuffix(c.Message, "(truncated)") {
+		t.Fatalf("Ready = %v", c)
+	}
+}
