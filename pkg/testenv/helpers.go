@@ -1,6 +1,10 @@
 package testenv
 
 import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,4 +59,31 @@ func (e *Environment) EventRecorder(t testing.TB, component string) record.Event
 	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clientset.CoreV1().Events("")})
 	t.Cleanup(b.Shutdown)
 	return b.NewRecorder(e.Scheme, corev1.EventSource{Component: component})
+}
+
+// Watches returns how many WATCH requests on resource (a core kind's plural, 'secrets') are
+// open on the API server, from its apiserver_longrunning_requests metric: what the
+// controllers under test cache, seen from the server.
+func (e *Environment) Watches(ctx context.Context, resource string) (int, error) {
+	clientset, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		return 0, err
+	}
+	data, err := clientset.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(line, "apiserver_longrunning_requests{") || !strings.Contains(line, `resource="`+resource+`"`) || !strings.Contains(line, `verb="WATCH"`) {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing %q: %w", line, err)
+		}
+		n += int(v)
+	}
+	return n, nil
 }

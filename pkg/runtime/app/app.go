@@ -110,7 +110,11 @@ func NewManager(o *Options, scheme *runtime.Scheme, watched Watched, log logr.Lo
 	recoverPanic := true
 	shutdown := o.GracefulShutdownTimeout
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
+		Scheme: scheme,
+		// Secrets and ConfigMaps are read from the API server: a cache of them would hold every
+		// one in the cluster (Helm's releases included). The watches a controller asks for
+		// (--watch-configs-label-selector) still work, restricted by label.
+		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
 		Logger:                        log,
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr, ExtraHandlers: pprofHandlers()},
 		HealthProbeBindAddress:        o.HealthAddr,

@@ -21,7 +21,10 @@ import (
 // GitRepositoryReconciler fetches GitRepositories and stores their artifacts.
 type GitRepositoryReconciler struct {
 	client.Client
-	Events  *events.Recorder
+	// APIReader reads Secrets from the API server: a cache of them would hold every Secret in
+	// the cluster.
+	APIReader client.Reader
+	Events    *events.Recorder
 	Storage *storage.Storage
 
 	// JitterPercent spreads the requeue of each object around its interval.
@@ -55,6 +58,9 @@ type gitScope struct {
 func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &sourcev1.GitRepository{}, includeIndexKey, indexIncludes); err != nil {
 		return err
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	r.runtime = &lifecycle.Reconciler[*sourcev1.GitRepository, *gitScope]{
 		Client: r.Client,

@@ -154,14 +154,15 @@ func equalPtr(a, b *string) bool {
 	return *a == *b
 }
 
-// secretData reads a Secret in the object's namespace, or returns nil when ref is nil.
+// secretData reads a Secret in the object's namespace from the API server (uncached), or
+// returns nil when ref is nil.
 func (r *GitRepositoryReconciler) secretData(ctx context.Context, obj *sourcev1.GitRepository, ref *meta.LocalObjectReference) (map[string][]byte, error) {
 	if ref == nil {
 		return nil, nil
 	}
 	key := types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}
 	secret := &corev1.Secret{}
-	if err := r.Get(ctx, key, secret); err != nil {
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("secret '%s' not found", key)
 		}

@@ -277,3 +277,29 @@ func TestGitRepositorySSH(t *testing.T) {
 	unverified := gitRepository(t, "ssh-unverified", url, withSecret("ssh-no-known-hosts"))
 	waitNotReady(t, unverified, "'known_hosts' is required")
 }
+
+// Secrets are read from the API server when a GitRepository needs one, never cached: a cache
+// would hold every Secret in the cluster (Helm's releases included) in source-controller's
+// memory. Seen from the API server, the controller opens no watch on Secrets (the API server
+// keeps one of its own).
+func TestGitRepositoryDoesNotCacheSecrets(t *testing.T) {
+	before, err := env.Watches(testenv.Context(t), "secrets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newGitServer(t)
+	newRepo(t, srv, "org/uncached.git", map[string]string{"a": "a"})
+	secret(t, "uncached-auth", map[string]string{"username": "git", "password": "hunter2"})
+	obj := gitRepository(t, "uncached", srv.url("org/uncached.git"), func(o *sourcev1.GitRepository) {
+		o.Spec.SecretRef = &meta.LocalObjectReference{Name: "uncached-auth"}
+	})
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if g := get(t, obj); g.Status.Artifact == nil {
+			return fmt.Errorf("no artifact yet")
+		}
+		return nil
+	})
+	if n, err := env.Watches(testenv.Context(t), "secrets"); err != nil || n != before {
+		t.Fatalf("%d watches on Secrets are open (%v), want the API server's %d", n, err, before)
+	}
+}
