@@ -25,7 +25,7 @@ type GitRepositoryReconciler struct {
 	// the cluster.
 	APIReader client.Reader
 	Events    *events.Recorder
-	Storage *storage.Storage
+	Storage   *storage.Storage
 
 	// JitterPercent spreads the requeue of each object around its interval.
 	JitterPercent uint8
