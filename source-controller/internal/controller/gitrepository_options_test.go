@@ -2,6 +2,7 @@ package controller
 
 import (
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/fluxcd/pkg/gittestserver"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
@@ -149,5 +151,64 @@ func TestGitRepositoryRecurseSubmodules(t *testing.T) {
 	}
 	if !got.Status.ObservedRecurseSubmodules {
 		t.Error("observedRecurseSubmodules not recorded")
+	}
+}
+
+// The parent's credentials go only to the parent's host: a submodule on the same host is
+// fetched with them, one on another host (whatever .gitmodules names) never receives them.
+func TestGitRepositorySubmoduleCredentialsStayOnTheirHost(t *testing.T) {
+	const password = "hunter2-submodules"
+	srv := newGitServer(t, func(s *gittestserver.GitServer) { s.Auth("flux", password) })
+	var leaked atomic.Int32
+	other := newGitServer(t, func(s *gittestserver.GitServer) {
+		s.AddHTTPMiddlewares(func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Authorization") != "" {
+					leaked.Add(1)
+				}
+				next.ServeHTTP(w, r)
+			})
+		})
+	})
+	newRepo(t, srv, "org/internal.git", map[string]string{"internal.txt": "same host"})
+	newRepo(t, other, "org/public.git", map[string]string{"public.txt": "other host"})
+
+	work := t.TempDir()
+	bare := filepath.Join(srv.Root(), "org/with-subs.git")
+	basic := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("flux:"+password))
+	git := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "protocol.allow=always"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git(work, "init", "-q", "-b", "main")
+	git(work, "-c", "http.extraHeader="+basic, "submodule", "add", "-q", srv.url("org/internal.git"), "vendor/internal")
+	git(work, "submodule", "add", "-q", other.url("org/public.git"), "vendor/public")
+	git(work, "commit", "-q", "-m", "two submodules")
+	git(work, "init", "-q", "--bare", bare)
+	git(work, "push", "-q", bare, "main")
+	leaked.Store(0) // the setup's own requests do not count
+
+	secret(t, "sub-auth", map[string]string{"username": "flux", "password": password})
+	obj := gitRepository(t, "subs-auth", srv.url("org/with-subs.git"), func(o *sourcev1.GitRepository) {
+		o.Spec.RecurseSubmodules = true
+		o.Spec.SecretRef = &meta.LocalObjectReference{Name: "sub-auth"}
+	})
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if g := get(t, obj); g.Status.Artifact == nil {
+			return fmt.Errorf("no artifact yet: %+v", g.Status.Conditions)
+		}
+		return nil
+	})
+	files := download(t, get(t, obj).Status.Artifact)
+	if files["vendor/internal/internal.txt"] != "same host" || files["vendor/public/public.txt"] != "other host" {
+		t.Fatalf("files = %v", keys(files))
+	}
+	if n := leaked.Load(); n != 0 {
+		t.Fatalf("the other host received the parent's credentials in %d requests", n)
 	}
 }

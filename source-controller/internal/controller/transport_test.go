@@ -18,6 +18,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -301,5 +302,53 @@ func TestGitRepositoryDoesNotCacheSecrets(t *testing.T) {
 	})
 	if n, err := env.Watches(testenv.Context(t), "secrets"); err != nil || n != before {
 		t.Fatalf("%d watches on Secrets are open (%v), want the API server's %d", n, err, before)
+	}
+}
+
+// A submodule is fetched with the parent's CA (and client certificate and proxy): one on
+// another HTTPS server that only the test CA makes trusted is fetched too.
+func TestGitRepositorySubmoduleUsesTheParentsCA(t *testing.T) {
+	pki := newTestPKI(t)
+	parent, lib := newGitServer(t), newGitServer(t)
+	for _, s := range []*gitServer{parent, lib} {
+		if err := s.StartHTTPS(pki.certPEM, pki.keyPEM, pki.caPEM, "127.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newRepo(t, lib, "org/lib-tls.git", map[string]string{"lib.txt": "over TLS"})
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, pki.caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "protocol.allow=always"}, args...)...)
+		cmd.Dir = work
+		// The submodule's clone is a git of its own: it reads the CA from the environment.
+		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_SSL_CAINFO="+caFile)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", "-b", "main")
+	git("submodule", "add", "-q", lib.url("org/lib-tls.git"), "vendor/lib")
+	git("commit", "-q", "-m", "a submodule over TLS")
+	bare := filepath.Join(parent.Root(), "org/app-tls.git")
+	git("init", "-q", "--bare", bare)
+	git("push", "-q", bare, "main")
+
+	secret(t, "sub-ca", map[string]string{"ca.crt": string(pki.caPEM)})
+	obj := gitRepository(t, "sub-tls", parent.url("org/app-tls.git"), withSecret("sub-ca"), func(o *sourcev1.GitRepository) {
+		o.Spec.RecurseSubmodules = true
+	})
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if g := get(t, obj); g.Status.Artifact == nil {
+			return fmt.Errorf("no artifact yet: %+v", g.Status.Conditions)
+		}
+		return nil
+	})
+	if files := download(t, get(t, obj).Status.Artifact); files["vendor/lib/lib.txt"] != "over TLS" {
+		t.Fatalf("files = %v", keys(files))
 	}
 }

@@ -30,6 +30,8 @@ const (
 
 // Auth holds what is needed to reach a remote.
 type Auth struct {
+	// URL is the repository the credentials are for: submodules on other hosts get none.
+	URL      string
 	Method   transport.AuthMethod
 	CABundle []byte
 	TLSCert  []byte
@@ -49,7 +51,7 @@ func AuthFromSecret(repoURL string, data map[string][]byte, tmpDir string) (*Aut
 	if err != nil {
 		return nil, fmt.Errorf("parsing URL: %w", err)
 	}
-	a := &Auth{}
+	a := &Auth{URL: repoURL}
 	switch u.Scheme {
 	case "http", "https":
 		if data == nil {

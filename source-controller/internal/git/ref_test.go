@@ -83,3 +83,25 @@ func TestResolve(t *testing.T) {
 		t.Fatal("an invalid semver range must be an error")
 	}
 }
+
+func TestSameHost(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{"https://github.com/org/app.git", "https://github.com/org/lib.git", true},
+		{"https://GitHub.com/org/app.git", "https://github.com/org/lib", true},
+		{"https://git:hunter2@github.com/org/app", "https://github.com/org/lib", true},
+		{"https://github.com/org/app", "https://gitlab.com/org/lib", false},
+		{"https://127.0.0.1:8080/org/app", "https://127.0.0.1:9090/org/lib", false},
+		{"https://github.com/org/app", "http://github.com.evil.example/org/lib", false},
+		{"ssh://git@github.com/org/app", "git@github.com:org/lib.git", true},
+		{"ssh://git@github.com/org/app", "git@gitlab.com:org/lib.git", false},
+		{"https://github.com/org/app", "../lib.git", false},
+		{"", "", false},
+	} {
+		if got := SameHost(tt.a, tt.b); got != tt.want {
+			t.Errorf("SameHost(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"strings"
 
 	gogit "github.com/go-git/go-git/v5"
@@ -104,15 +105,94 @@ func (f *Fetched) Checkout(ctx context.Context, auth *Auth, o CloneOptions) erro
 		return wrap(fmt.Sprintf("checking out commit '%s'", f.Commit.Hash), err, auth)
 	}
 	if o.RecurseSubmodules {
-		subs, err := wt.Submodules()
-		if err != nil {
-			return err
-		}
-		if err := subs.UpdateContext(ctx, &gogit.SubmoduleUpdateOptions{Init: true, RecurseSubmodules: gogit.DefaultSubmoduleRecursionDepth, Auth: auth.Method}); err != nil {
+		if err := updateSubmodules(ctx, wt, auth, int(gogit.DefaultSubmoduleRecursionDepth)); err != nil {
 			return wrap("updating submodules", err, auth)
 		}
 	}
 	return nil
+}
+
+// updateSubmodules initializes and checks out the submodules recorded in wt, and theirs, down
+// to depth levels. Each is fetched with the parent's CA, client certificate and proxy, and
+// with its credentials only from the host they were given for: a .gitmodules that names
+// another host never receives them.
+func updateSubmodules(ctx context.Context, wt *gogit.Worktree, auth *Auth, depth int) error {
+	if depth <= 0 {
+		return nil
+	}
+	subs, err := wt.Submodules()
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		name := sub.Config().Name
+		if err := sub.Init(); err != nil && !errors.Is(err, gogit.ErrSubmoduleAlreadyInitialized) {
+			return fmt.Errorf("submodule '%s': %w", name, err)
+		}
+		st, err := sub.Status()
+		if err != nil {
+			return fmt.Errorf("submodule '%s': %w", name, err)
+		}
+		r, err := sub.Repository()
+		if err != nil {
+			return fmt.Errorf("submodule '%s': %w", name, err)
+		}
+		remote, err := r.Remote(gogit.DefaultRemoteName)
+		if err != nil {
+			return fmt.Errorf("submodule '%s': %w", name, err)
+		}
+		url := remote.Config().URLs[0]
+		fetch := &gogit.FetchOptions{
+			RemoteName: gogit.DefaultRemoteName, CABundle: auth.CABundle, ClientCert: auth.TLSCert, ClientKey: auth.TLSKey,
+			ProxyOptions: auth.Proxy,
+		}
+		if SameHost(auth.URL, url) {
+			fetch.Auth = auth.Method
+		}
+		if err := r.FetchContext(ctx, fetch); err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
+			return fmt.Errorf("submodule '%s': fetching %s: %w", name, redact.URL(url), err)
+		}
+		if _, err := r.Object(plumbing.AnyObject, st.Expected); err != nil {
+			// A commit no branch points at, still reachable by its hash on the server.
+			fetch.RefSpecs = []config.RefSpec{config.RefSpec("+" + st.Expected.String() + ":" + st.Expected.String())}
+			if err := r.FetchContext(ctx, fetch); err != nil && !errors.Is(err, gogit.NoErrAlreadyUpToDate) {
+				return fmt.Errorf("submodule '%s': fetching commit %s from %s: %w", name, st.Expected, redact.URL(url), err)
+			}
+		}
+		subWT, err := r.Worktree()
+		if err != nil {
+			return fmt.Errorf("submodule '%s': %w", name, err)
+		}
+		if err := subWT.Checkout(&gogit.CheckoutOptions{Hash: st.Expected, Force: true}); err != nil {
+			return fmt.Errorf("submodule '%s': checking out %s: %w", name, st.Expected, err)
+		}
+		if err := updateSubmodules(ctx, subWT, auth, depth-1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SameHost reports whether two Git URLs (URL or scp-like 'user@host:path') name the same host
+// and port.
+func SameHost(a, b string) bool {
+	ha, hb := hostOf(a), hostOf(b)
+	return ha != "" && strings.EqualFold(ha, hb)
+}
+
+func hostOf(u string) string {
+	if parsed, err := neturl.Parse(u); err == nil && parsed.Host != "" {
+		return parsed.Host
+	}
+	// scp-like: [user@]host:path
+	if i := strings.Index(u, ":"); i > 0 && !strings.Contains(u[:i], "/") {
+		host := u[:i]
+		if at := strings.LastIndex(host, "@"); at >= 0 {
+			host = host[at+1:]
+		}
+		return host
+	}
+	return ""
 }
 
 // Tree returns the commit's tree, to be packed without a checkout.
