@@ -26,6 +26,7 @@ import (
 
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/runtime/metrics"
+	"github.com/driftless-dev/driftless/pkg/runtime/redact"
 )
 
 // RuntimeNamespaceEnv names the environment variable holding the controller's own namespace.
@@ -67,7 +68,8 @@ func NewLogger(o LogOptions) logr.Logger {
 	if o.Encoding == "console" {
 		encoder = zap.ConsoleEncoder(fluxKeys)
 	}
-	return zap.New(zap.Level(level), encoder)
+	// Every line, controller-runtime's included, passes the redaction of conditions and events.
+	return logr.New(redact.LogSink(zap.New(zap.Level(level), encoder).GetSink()))
 }
 
 // NewManager builds a controller-runtime manager from the options.

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/driftless-dev/driftless/pkg/runtime/redact"
 )
 
 // Outcome is how a reconcile that did not succeed ends.
@@ -82,23 +80,4 @@ func outcomeOf(err error, failedReason string) *Error {
 		return e
 	}
 	return &Error{Outcome: Failure, Reason: failedReason, Err: err}
-}
-
-// redacted is an error whose message went through the redaction point: what
-// controller-runtime logs of an error returned from Reconcile holds no URL userinfo or query
-// string, as conditions and events do not.
-type redacted struct {
-	msg string
-	err error
-}
-
-func (e *redacted) Error() string { return e.msg }
-func (e *redacted) Unwrap() error { return e.err }
-
-// Redact returns err with its message redacted, or nil.
-func Redact(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &redacted{msg: redact.String(err.Error()), err: err}
 }

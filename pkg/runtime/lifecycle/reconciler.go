@@ -22,6 +22,7 @@ import (
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/runtime/metrics"
 	"github.com/driftless-dev/driftless/pkg/runtime/patch"
+	"github.com/driftless-dev/driftless/pkg/runtime/redact"
 	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
 )
 
@@ -118,7 +119,7 @@ func (r *Reconciler[O, S]) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			r.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
-		return ctrl.Result{}, Redact(err)
+		return ctrl.Result{}, redact.Error(err)
 	}
 	patcher := patch.NewStatusPatcher(obj, r.Client)
 	base := &Scope[O]{Object: obj}
@@ -135,7 +136,7 @@ func (r *Reconciler[O, S]) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			ctrl.LoggerFrom(ctx).V(1).Info("reconciliation is suspended")
 			r.forget(req.NamespacedName)
 			// Only the finalizer is written: suspension leaves the status as it was.
-			return ctrl.Result{}, Redact(patcher.Patch(ctx, obj))
+			return ctrl.Result{}, redact.Error(patcher.Patch(ctx, obj))
 		}
 	}
 
@@ -156,12 +157,12 @@ func (r *Reconciler[O, S]) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	e := outcomeOf(err, r.Policy.FailedReason)
 	r.announce(ctx, base, before, e, start)
 	if invalid != nil && !deleting {
-		return ctrl.Result{}, reconcile.TerminalError(Redact(invalid))
+		return ctrl.Result{}, reconcile.TerminalError(redact.Error(invalid))
 	}
 
 	if perr := patcher.Patch(ctx, obj); perr != nil && !apierrors.IsNotFound(perr) {
 		// The status was not written: retried with backoff, whatever the outcome was.
-		return ctrl.Result{}, Redact(errors.Join(err, perr))
+		return ctrl.Result{}, redact.Error(errors.Join(err, perr))
 	}
 	metrics.RecordDuration(r.Policy.Kind, obj.GetNamespace(), obj.GetName(), start)
 	return r.result(req, obj, base, e, deleting)
@@ -240,7 +241,7 @@ func (r *Reconciler[O, S]) result(req ctrl.Request, obj O, s *Scope[O], e *Error
 		}
 		return ctrl.Result{RequeueAfter: after}, nil
 	case e.Outcome == Stall:
-		return ctrl.Result{}, reconcile.TerminalError(Redact(e))
+		return ctrl.Result{}, reconcile.TerminalError(redact.Error(e))
 	case e.Outcome == Wait || e.Outcome == Progress:
 		after := e.After
 		if after <= 0 {
@@ -251,7 +252,7 @@ func (r *Reconciler[O, S]) result(req ctrl.Request, obj O, s *Scope[O], e *Error
 		}
 		return ctrl.Result{RequeueAfter: after}, nil
 	default:
-		return ctrl.Result{}, Redact(e)
+		return ctrl.Result{}, redact.Error(e)
 	}
 }
 

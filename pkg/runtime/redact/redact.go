@@ -1,61 +1,84 @@
 package redact
 
 import (
-	"net/url"
-	"regexp"
 	"strings"
+	"unicode"
 )
-
-// urlPattern finds URLs with a scheme in free text. It stops at whitespace and at the quotes
-// and brackets that commonly surround a URL in an error message.
-var urlPattern = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s"'<>()\[\]{}]+`)
 
 // Mask replaces a removed secret.
 const Mask = "***"
 
-// URL returns u without userinfo, query string and fragment. An unparsable URL is reduced to
-// its scheme and host part as far as it can be found, never returned whole.
-func URL(u string) string {
-	parsed, err := url.Parse(u)
-	if err != nil {
-		return roughURL(u)
-	}
-	if parsed.User != nil {
-		parsed.User = nil
-	}
-	parsed.RawQuery = ""
-	parsed.ForceQuery = false
-	parsed.Fragment = ""
-	parsed.RawFragment = ""
-	return parsed.String()
-}
+// URL returns u without userinfo, query string and fragment.
+func URL(u string) string { return String(u) }
 
-// roughURL handles text that url.Parse refuses: keep what precedes '@', '?' or '#' only when
-// nothing secret can be in it.
-func roughURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return Mask
-	}
-	if i := strings.LastIndex(rest, "@"); i >= 0 {
-		rest = rest[i+1:]
-	}
-	if i := strings.IndexAny(rest, "?#"); i >= 0 {
-		rest = rest[:i]
-	}
-	return scheme + "://" + rest
-}
-
-// String removes URL credentials and query strings from every URL in s, and masks each of
-// the given secret values wherever it appears.
+// String removes the userinfo, query string and fragment of every URL in s, and masks each
+// of the given secret values wherever it appears.
+//
+// A URL is a scheme and '://', and it ends at whitespace or at a character that no URL holds
+// ('"', '<', '>', '\\', '`', '{', '}', '|', '^'). Its userinfo is everything before the last
+// '@' that comes before its query string: RFC 3986 allows '(', ')', '\”, ':' and more in
+// userinfo, and a password written unescaped may hold '@' or '/', so no shorter rule is safe.
+// What follows '?' or '#' is removed to the URL's end. Removing too much is safe; too little
+// is a leak.
 func String(s string, secrets ...string) string {
-	s = urlPattern.ReplaceAllStringFunc(s, URL)
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		start := i
+		for start > 0 && isSchemeChar(s[start-1]) {
+			start--
+		}
+		for start < i && !isLetter(s[start]) { // a scheme starts with a letter
+			start++
+		}
+		if start == i { // '://' without a scheme: not a URL
+			b.WriteString(s[:i+3])
+			s = s[i+3:]
+			continue
+		}
+		b.WriteString(s[:i+3])
+		rest := s[i+3:]
+		end := strings.IndexFunc(rest, endsURL)
+		if end < 0 {
+			end = len(rest)
+		}
+		u := rest[:end]
+		query := strings.IndexAny(u, "?#")
+		if query < 0 {
+			query = len(u)
+		}
+		if at := strings.LastIndex(u[:query], "@"); at >= 0 {
+			u, query = u[at+1:], query-at-1
+		}
+		b.WriteString(u[:query])
+		s = rest[end:]
+	}
+	out := b.String()
 	for _, v := range secrets {
 		if len(v) >= 4 { // shorter values would mask ordinary words
-			s = strings.ReplaceAll(s, v, Mask)
+			out = strings.ReplaceAll(out, v, Mask)
 		}
 	}
-	return s
+	return out
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func isSchemeChar(c byte) bool {
+	return isLetter(c) || c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'
+}
+
+// endsURL reports whether r cannot be part of a URL written in text.
+func endsURL(r rune) bool {
+	switch r {
+	case '"', '<', '>', '\\', '`', '{', '}', '|', '^':
+		return true
+	}
+	return unicode.IsSpace(r) || unicode.IsControl(r)
 }
 
 // Error wraps err so that its message is redacted, while errors.Is and errors.As still see the
