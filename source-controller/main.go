@@ -42,6 +42,7 @@ func setup(rt *app.Runtime, o storage.Options) error {
 	if err != nil {
 		return fmt.Errorf("opening storage %s: %w", o.Path, err)
 	}
+	st.Limits = o.Limits
 	if err := rt.Manager.Add(&storage.Server{Storage: st, Addr: o.Addr}); err != nil {
 		return err
 	}

@@ -12,20 +12,36 @@ import (
 	"strings"
 )
 
-// Limits bound what an extraction may write.
+// Limits bound what an archive may hold, where one is made or opened.
 type Limits struct {
-	// MaxBytes is the most the uncompressed contents may total (default 1 GiB).
+	// MaxBytes is the most the uncompressed contents may total (default 1 GiB): disk, since
+	// archives are streamed.
 	MaxBytes int64
+	// MaxFileBytes is the most one file may hold (default 16 MiB): what a reader of the files
+	// (kustomize reads each one whole) holds in memory at once. A Kubernetes object is at most
+	// 1.5 MiB; the bound leaves room for files of many, such as CRD bundles.
+	MaxFileBytes int64
 	// MaxFiles is the most entries the archive may hold (default 1,000,000).
 	MaxFiles int
 }
 
-func (l Limits) withDefaults() Limits {
+// Defaults of Limits.
+const (
+	DefaultMaxBytes     = 1 << 30
+	DefaultMaxFileBytes = 16 << 20
+	DefaultMaxFiles     = 1_000_000
+)
+
+// WithDefaults fills the zero limits with their defaults.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxBytes <= 0 {
-		l.MaxBytes = 1 << 30
+		l.MaxBytes = DefaultMaxBytes
+	}
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = DefaultMaxFileBytes
 	}
 	if l.MaxFiles <= 0 {
-		l.MaxFiles = 1_000_000
+		l.MaxFiles = DefaultMaxFiles
 	}
 	return l
 }
@@ -39,7 +55,7 @@ var ErrTooLarge = errors.New("archive too large")
 // ExtractTarGz extracts a gzip tar into dir, which must exist. Symbolic and hard links,
 // devices and other special entries are refused, as are names that are absolute or leave dir.
 func ExtractTarGz(r io.Reader, dir string, limits Limits) error {
-	limits = limits.withDefaults()
+	limits = limits.WithDefaults()
 	gz, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("reading gzip: %w", err)
@@ -68,13 +84,16 @@ func ExtractTarGz(r io.Reader, dir string, limits Limits) error {
 				return err
 			}
 		case tar.TypeReg:
-			if h.Size < 0 || total+h.Size > limits.MaxBytes {
+			if h.Size < 0 || h.Size > limits.MaxFileBytes {
+				return fmt.Errorf("%w: file '%s' holds %d bytes, more than the %d a file may hold", ErrTooLarge, h.Name, h.Size, limits.MaxFileBytes)
+			}
+			if total+h.Size > limits.MaxBytes {
 				return fmt.Errorf("%w: contents exceed %d bytes", ErrTooLarge, limits.MaxBytes)
 			}
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 				return err
 			}
-			n, err := writeFile(target, tr, h.FileInfo().Mode().Perm()|0o600, limits.MaxBytes-total)
+			n, err := writeFile(target, tr, h.FileInfo().Mode().Perm()|0o600, min(limits.MaxBytes-total, limits.MaxFileBytes))
 			total += n
 			if err != nil {
 				return err

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 type tarEntry struct {
@@ -131,5 +133,49 @@ func TestExtractCountsAcrossFiles(t *testing.T) {
 	err = ExtractTarGz(bytes.NewReader(makeTarGz(t, entries)), t.TempDir(), Limits{MaxFiles: 2})
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge for the file count", err)
+	}
+}
+
+// A file larger than MaxFileBytes is refused by name, while the archive as a whole is within
+// MaxBytes: no reader of the tree has to hold a file that large.
+func TestExtractRefusesAFileTooLargeToRead(t *testing.T) {
+	data := makeTarGz(t, []tarEntry{
+		{name: "small.yaml", typeflag: tar.TypeReg, body: strings.Repeat("a", 1000)},
+		{name: "huge.yaml", typeflag: tar.TypeReg, body: strings.Repeat("b", 2<<20)},
+	})
+	dir := t.TempDir()
+	err := ExtractTarGz(bytes.NewReader(data), dir, Limits{MaxBytes: 64 << 20, MaxFileBytes: 1 << 20})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "file 'huge.yaml' holds 2097152 bytes") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "huge.yaml")); !os.IsNotExist(err) {
+		t.Error("the oversized file was written")
+	}
+	// The same archive within the limits extracts.
+	if err := ExtractTarGz(bytes.NewReader(data), t.TempDir(), Limits{MaxFileBytes: 4 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if got := (Limits{}).WithDefaults(); got.MaxFileBytes != 16<<20 || got.MaxBytes != 1<<30 {
+		t.Errorf("defaults = %+v", got)
+	}
+}
+
+func TestLimitFlags(t *testing.T) {
+	var l Limits
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	l.BindFlags(fs)
+	if l.MaxFileBytes != DefaultMaxFileBytes || fs.Lookup("artifact-max-file-size").DefValue != "16Mi" {
+		t.Fatalf("defaults: %+v, %q", l, fs.Lookup("artifact-max-file-size").DefValue)
+	}
+	if err := fs.Parse([]string{"--artifact-max-file-size=4Mi", "--artifact-max-unpacked-size=2Gi"}); err != nil {
+		t.Fatal(err)
+	}
+	if l.MaxFileBytes != 4<<20 || l.MaxBytes != 2<<30 {
+		t.Fatalf("parsed: %+v", l)
+	}
+	for _, bad := range []string{"--artifact-max-file-size=big", "--artifact-max-file-size=0"} {
+		if err := fs.Parse([]string{bad}); err == nil {
+			t.Errorf("%s was accepted", bad)
+		}
 	}
 }

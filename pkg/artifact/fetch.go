@@ -22,6 +22,10 @@ var ErrNotFound = errors.New("artifact not found")
 // ErrDigestMismatch means the downloaded bytes do not have the recorded digest.
 var ErrDigestMismatch = errors.New("artifact digest mismatch")
 
+// DefaultMaxDownloadBytes is the default of Fetcher.MaxDownloadBytes: the download is streamed
+// to a temporary file, so it bounds disk, not memory.
+const DefaultMaxDownloadBytes = 512 << 20
+
 // Fetcher downloads artifacts, verifies them and extracts them.
 type Fetcher struct {
 	// Client performs the requests; a client with a 30s timeout when nil.
@@ -49,7 +53,7 @@ func (f *Fetcher) withDefaults() Fetcher {
 		o.Backoff = 250 * time.Millisecond
 	}
 	if o.MaxDownloadBytes <= 0 {
-		o.MaxDownloadBytes = 512 << 20
+		o.MaxDownloadBytes = DefaultMaxDownloadBytes
 	}
 	return o
 }

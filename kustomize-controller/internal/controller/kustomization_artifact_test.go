@@ -70,6 +70,16 @@ func TestKustomizationRefusesHostileArtifacts(t *testing.T) {
 		},
 		reason: meta.ArtifactFailedReason, message: "archive too large",
 	}, {
+		// Within the total, but more than one file may hold: kustomize would read it whole.
+		name: "file-too-large", path: "./app",
+		publish: func(t *testing.T) meta.Artifact {
+			return artifacts.publishEntries(t, "bigfile", "main@sha1:0002", []tarEntry{
+				{header: tar.Header{Name: "app/cm.yaml", Typeflag: tar.TypeReg, Mode: 0o600}, body: strings.NewReader(configMap("safe", ns, "good"))},
+				{header: tar.Header{Name: "app/big.yaml", Typeflag: tar.TypeReg, Mode: 0o600}, body: &zeros{n: 20 << 20}, size: 20 << 20},
+			})
+		},
+		reason: meta.ArtifactFailedReason, message: "file 'app/big.yaml' holds 20971520 bytes, more than the 16777216 a file may hold",
+	}, {
 		name: "digest-mismatch", path: "./app",
 		publish: func(t *testing.T) meta.Artifact {
 			a := artifacts.publish(t, "mismatch", "main@sha1:0002", map[string]string{"app/cm.yaml": configMap("safe", ns, "tampered")})

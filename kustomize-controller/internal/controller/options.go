@@ -30,6 +30,10 @@ type Options struct {
 	WatchConfigsLabelSelector string
 	SOPSAgeSecret             string
 	NoRemoteBases             bool
+	// ArtifactLimits bound what is unpacked from an artifact; MaxDownloadBytes what is
+	// downloaded of one.
+	ArtifactLimits   artifact.Limits
+	MaxDownloadBytes int64
 
 	// configs is WatchConfigsLabelSelector parsed by Complete.
 	configs labels.Selector
@@ -45,6 +49,7 @@ func DefaultOptions(name string) *Options {
 		ArtifactCacheDir:          filepath.Join(os.TempDir(), name, "artifacts"),
 		WatchConfigsLabelSelector: meta.ReconcileWatchLabel + "=" + meta.ReconcileWatchEnabled,
 		NoRemoteBases:             true,
+		MaxDownloadBytes:          artifact.DefaultMaxDownloadBytes,
 	}
 }
 
@@ -57,6 +62,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.DriftCorrectionGap, "drift-correction-gap", o.DriftCorrectionGap, "The shortest time between two drift corrections of one object triggered by --watch-drift, so that a writer fighting over a field costs one apply per gap.")
 	fs.StringVar(&o.ArtifactCacheDir, "artifact-cache-dir", o.ArtifactCacheDir, "Where extracted artifacts are kept, one read-only tree per revision shared by its Kustomizations.")
 	fs.StringVar(&o.WatchConfigsLabelSelector, "watch-configs-label-selector", o.WatchConfigsLabelSelector, "Reconcile a Kustomization at once when a ConfigMap or Secret it reads (postBuild.substituteFrom, decryption.secretRef) changes, if that object matches this label selector; empty: only at the interval.")
+	o.ArtifactLimits.BindFlags(fs)
+	fs.Var(artifact.SizeFlag(&o.MaxDownloadBytes), "artifact-max-download-size", "The most an artifact may hold compressed, as downloaded.")
 	fs.BoolVar(&o.NoRemoteBases, "no-remote-bases", o.NoRemoteBases, "Refuse kustomizations that name remote bases, components or files (Git repositories, http(s) URLs): kustomize would fetch them from the controller, with no timeout and no size limit. Flux's flag, on by default here.")
 	fs.StringVar(&o.SOPSAgeSecret, "sops-age-secret", o.SOPSAgeSecret, "The name of a Secret in RUNTIME_NAMESPACE whose '*.agekey' entries decrypt SOPS documents for every Kustomization with spec.decryption, besides its own keys.")
 }
@@ -80,7 +87,7 @@ func (o *Options) Complete(shared *app.Options) error {
 
 // Setup opens the artifact cache and registers its pruner and the Kustomization reconciler.
 func (o *Options) Setup(rt *app.Runtime) error {
-	cache, err := artifact.NewCache(o.ArtifactCacheDir, &artifact.Fetcher{Retries: o.HTTPRetry})
+	cache, err := artifact.NewCache(o.ArtifactCacheDir, &artifact.Fetcher{Retries: o.HTTPRetry, MaxDownloadBytes: o.MaxDownloadBytes, Limits: o.ArtifactLimits})
 	if err != nil {
 		return fmt.Errorf("opening the artifact cache: %w", err)
 	}

@@ -413,3 +413,33 @@ func keys(m map[string]string) []string {
 	}
 	return out
 }
+
+// maxTestFileBytes is the suite's --artifact-max-file-size.
+const maxTestFileBytes = 1 << 20
+
+// A commit with a file larger than an artifact may hold is refused by name, and the last
+// artifact stays served.
+func TestGitRepositoryRefusesAFileTooLargeToPack(t *testing.T) {
+	srv := newGitServer(t)
+	rp := newRepo(t, srv, "org/big.git", map[string]string{"app.yaml": "app"})
+	good := rp.commit(map[string]string{"b.yaml": "b"}, "b")
+	rp.push("main")
+	obj := gitRepository(t, "big", srv.url("org/big.git"))
+	before := waitRevision(t, obj, "main@sha1:"+good).Status.Artifact
+
+	rp.commit(map[string]string{"dump.sql": strings.Repeat("x", maxTestFileBytes+1)}, "a database dump")
+	rp.push("main")
+	requestReconcile(t, obj)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		g := get(t, obj)
+		c := findCondition(g, sourcev1.StorageOperationFailedCondition)
+		if c == nil || c.Reason != sourcev1.ArchiveOperationFailedReason || !strings.Contains(c.Message, "file 'dump.sql' holds 1048577 bytes") {
+			return fmt.Errorf("storage condition = %+v", c)
+		}
+		if g.Status.Artifact == nil || g.Status.Artifact.Revision != before.Revision {
+			return fmt.Errorf("the last artifact was not kept: %+v", g.Status.Artifact)
+		}
+		return nil
+	})
+	download(t, before) // still served, and still its digest
+}

@@ -137,7 +137,7 @@ func (r *GitRepositoryReconciler) copyInclude(inc sourcev1.GitRepositoryInclude,
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return err
 	}
-	if err := artifact.ExtractTarGz(f, scratch, artifact.Limits{}); err != nil {
+	if err := artifact.ExtractTarGz(f, scratch, r.Storage.Limits); err != nil {
 		return err
 	}
 	from, err := within(scratch, inc.GetFromPath())

@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
@@ -57,6 +58,8 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Small, so that a test can exceed it cheaply.
+	store.Limits = artifact.Limits{MaxFileBytes: maxTestFileBytes}
 	srv := httptest.NewServer(store.Handler())
 	defer srv.Close()
 	store.Hostname = srv.Listener.Addr().String()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/driftless-dev/driftless/pkg/artifact"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 	"github.com/driftless-dev/driftless/source-controller/internal/sourceignore"
 	"github.com/driftless-dev/driftless/source-controller/internal/storage"
@@ -98,7 +99,7 @@ func archiveTree(t *testing.T, url string, target Target, sparse []string) []byt
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := storage.WriteTarGz(&buf, src, sourceignore.NewMatcherFromFiles(nil, ignoreFiles).Excluded); err != nil {
+	if err := storage.WriteTarGz(&buf, src, sourceignore.NewMatcherFromFiles(nil, ignoreFiles).Excluded, artifact.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -119,7 +120,7 @@ func archiveCheckout(t *testing.T, url string, target Target, sparse []string) [
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := storage.WriteTarGz(&buf, storage.DirSource(dir), m.Excluded); err != nil {
+	if err := storage.WriteTarGz(&buf, storage.DirSource(dir), m.Excluded, artifact.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

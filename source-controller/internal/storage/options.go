@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/driftless-dev/driftless/pkg/artifact"
 )
 
 // Options are source-controller's storage flags, with Flux's names and defaults.
@@ -19,6 +21,7 @@ type Options struct {
 	AdvAddr          string
 	RetentionTTL     time.Duration
 	RetentionRecords int
+	Limits           artifact.Limits
 }
 
 // DefaultOptions returns Flux's defaults.
@@ -33,6 +36,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.AdvAddr, "storage-adv-addr", o.AdvAddr, "The advertised address of the static file server; derived from --storage-addr and the host name when empty.")
 	fs.DurationVar(&o.RetentionTTL, "artifact-retention-ttl", o.RetentionTTL, "How long superseded artifacts are kept.")
 	fs.IntVar(&o.RetentionRecords, "artifact-retention-records", o.RetentionRecords, "How many artifacts per object are kept regardless of age.")
+	o.Limits.BindFlags(fs)
 }
 
 // AdvertisedAddr returns AdvAddr, or the host name with the port of Addr.

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/artifact"
 )
 
 // Storage is the artifact store rooted at a local directory.
@@ -29,6 +30,9 @@ type Storage struct {
 	RetentionTTL time.Duration
 	// RetentionRecords is how many artifacts per object are kept regardless of age.
 	RetentionRecords int
+	// Limits bound what is packed into an artifact, and what is unpacked from one (an
+	// included artifact).
+	Limits artifact.Limits
 }
 
 // New returns a Storage rooted at root, creating it if needed.
@@ -98,7 +102,7 @@ func (s *Storage) Archive(a *meta.Artifact, src Source, filter Filter) error {
 
 	h := sha256.New()
 	counted := &countingWriter{w: io.MultiWriter(tmp, h)}
-	if err := WriteTarGz(counted, src, filter); err != nil {
+	if err := WriteTarGz(counted, src, filter, s.Limits); err != nil {
 		_ = tmp.Close()
 		return fmt.Errorf("packing %s: %w", a.Revision, err)
 	}

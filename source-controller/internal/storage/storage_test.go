@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/driftless-dev/driftless/pkg/artifact"
 )
 
 func tree(t *testing.T, files map[string]string) string {
@@ -253,7 +256,7 @@ func TestConcurrentReaderNeverSeesPartialArtifact(t *testing.T) {
 		b := s.NewArtifact("GitRepository", "default", "x", "r", "r.tar.gz")
 		// Compute the digest first so the reader knows both versions are valid.
 		var buf bytes.Buffer
-		_ = WriteTarGz(&buf, DirSource(srcs[i%2]), nil)
+		_ = WriteTarGz(&buf, DirSource(srcs[i%2]), nil, artifact.Limits{})
 		sum := sha256.Sum256(buf.Bytes())
 		mu.Lock()
 		valid["sha256:"+hex.EncodeToString(sum[:])] = true
@@ -350,5 +353,33 @@ func TestArchiveNeverRewritesAnExistingArtifact(t *testing.T) {
 	}
 	if err := s.Verify(other); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// What would be refused when opened is refused when packed, by name, and nothing is written.
+func TestArchiveRefusesWhatExceedsTheLimits(t *testing.T) {
+	files := map[string]string{"small.yaml": "a", "big/blob.bin": strings.Repeat("x", 2<<20), "c.yaml": strings.Repeat("c", 600<<10)}
+	for _, tc := range []struct {
+		name   string
+		limits artifact.Limits
+		want   string
+	}{
+		{"a file too large", artifact.Limits{MaxFileBytes: 1 << 20}, "file 'big/blob.bin' holds 2097152 bytes"},
+		{"too many bytes", artifact.Limits{MaxBytes: 2 << 20}, "the files hold more than 2097152 bytes"},
+		{"too many entries", artifact.Limits{MaxFiles: 3}, "more than 3 entries"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStorage(t)
+			s.Limits = tc.limits
+			a := s.NewArtifact("GitRepository", "default", "big", "main@sha1:0001", "0001.tar.gz")
+			err := s.Archive(&a, DirSource(tree(t, files)), nil)
+			if !errors.Is(err, artifact.ErrTooLarge) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			dir := filepath.Join(s.Root, "gitrepository", "default", "big")
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("files left in storage: %v", entries)
+			}
+		})
 	}
 }
