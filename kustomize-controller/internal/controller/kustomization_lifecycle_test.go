@@ -187,6 +187,26 @@ func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
 	}
 }
 
+// A drift correction that fails for a moment (the API server busy) is retried within a
+// second, with backoff, not at retryInterval (here an hour, like the interval): the watch that
+// saw the drift does not fire again.
+func TestKustomizationRetriesAFailedDriftCorrection(t *testing.T) {
+	ns := "drift-retry"
+	hourlyFrontend(t, ns, "retry")
+	cm := &corev1.ConfigMap{}
+	cm.Name, cm.Namespace = "frontend", ns
+	failNextPatch(t, "ConfigMap", client.ObjectKeyFromObject(cm))
+	if err := env.Client.Patch(testenv.Context(t), cm, client.RawPatch(types.MergePatchType, []byte(`{"data":{"value":"edited"}}`)), client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if _, pending := failNextPatches.Load("ConfigMap/" + ns + "/frontend"); pending {
+			return fmt.Errorf("the correction has not been tried yet")
+		}
+		return configValue(t, ns, "base")
+	})
+}
+
 // A write that lands during an apply, after the resource manager compared the object, is not
 // mistaken for the state the apply verified: the reconcile that the drift starts corrects it.
 func TestKustomizationDriftDuringApplyIsCorrected(t *testing.T) {

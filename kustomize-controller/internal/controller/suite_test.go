@@ -21,6 +21,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -47,6 +48,8 @@ var (
 	// afterPatches holds, by '<kind>/<namespace>/<name>', what a test does right after the
 	// controller sent that object to the API server (a dry-run or an apply).
 	afterPatches sync.Map // string → func()
+	// failNextPatches holds the objects whose next patch fails, by '<kind>/<namespace>/<name>'.
+	failNextPatches sync.Map // string → struct{}
 )
 
 // suiteLog is the controller's log for the whole suite. A failing test shows the part that
@@ -182,14 +185,25 @@ func (h *hookedImpersonator) ClientFor(account types.NamespacedName) (client.Cli
 	}
 	return interceptor.NewClient(c, interceptor.Funcs{
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			err := c.Patch(ctx, obj, patch, opts...)
 			key := obj.GetObjectKind().GroupVersionKind().Kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
+			if _, ok := failNextPatches.LoadAndDelete(key); ok {
+				return apierrors.NewServiceUnavailable("the API server is busy (injected by the test)")
+			}
+			err := c.Patch(ctx, obj, patch, opts...)
 			if f, ok := afterPatches.Load(key); ok {
 				f.(func())()
 			}
 			return err
 		},
 	}), nil
+}
+
+// failNextPatch makes the controller's next patch of the object fail as a busy API server
+// would, once.
+func failNextPatch(t *testing.T, kind string, key types.NamespacedName) {
+	id := kind + "/" + key.Namespace + "/" + key.Name
+	failNextPatches.Store(id, struct{}{})
+	t.Cleanup(func() { failNextPatches.Delete(id) })
 }
 
 // afterPatch runs f after each patch of the object the controller sends, until t ends.
