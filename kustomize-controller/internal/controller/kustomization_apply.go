@@ -34,6 +34,15 @@ type memo struct {
 	// inventory is the status.inventory written with this apply. It is authoritative over
 	// the Kustomization read from the cache, which may not show that write yet.
 	inventory *kustomizev1.ResourceInventory
+	// verified is when every object was last compared with the API server, rather than
+	// found untouched in the tracker.
+	verified time.Time
+}
+
+// verifyDue reports whether, at now, the objects must be compared with the API server again:
+// the tracker is trusted for every at most.
+func (m *memo) verifyDue(now time.Time, every time.Duration) bool {
+	return !now.Before(m.verified.Add(every))
 }
 
 type memoObject struct {
@@ -118,8 +127,9 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomi
 		return lifecycle.Failed("", meta.BuildFailedReason, err)
 	}
 	bk := buildKey(a, obj, postBuild)
-	if requested(obj) {
-		last = nil // a manual request verifies every object with the API server
+	started := time.Now()
+	if requested(obj) || (last != nil && last.verifyDue(started, r.VerifyInterval)) {
+		last = nil // verify every object with the API server
 	}
 	if last != nil && last.buildKey == bk && last.unchanged(r) {
 		return nil
@@ -154,6 +164,10 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomi
 		return lifecycle.Failed("", meta.ReconciliationFailedReason, r.explainRefusal(ctx, obj, err))
 	}
 	next.buildKey = bk
+	next.verified = started
+	if last != nil {
+		next.verified = last.verified // the objects found untouched were not compared
+	}
 
 	newInventory := inventory(changeSet)
 	pruned, err := r.prune(ctx, obj, obj.Status.Inventory, newInventory, s.resources)

@@ -84,6 +84,11 @@ type KustomizationReconciler struct {
 	// interval: at most once per DriftCorrectionGap for one object.
 	WatchDrift         bool
 	DriftCorrectionGap time.Duration
+	// VerifyInterval is how long the fast path may rest on the tracker: the first reconcile
+	// this long after a Kustomization's objects were last compared with the API server
+	// compares them all again (a dry-run each), whatever the tracker shows. Zero compares
+	// at every reconcile, as Flux does.
+	VerifyInterval time.Duration
 
 	runtime  *lifecycle.Reconciler[*kustomizev1.Kustomization, *kustomizationScope]
 	tracker  *tracker.Tracker

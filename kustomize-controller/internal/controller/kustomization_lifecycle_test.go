@@ -187,6 +187,46 @@ func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
 	}
 }
 
+// A field removed by a writer that leaves no managedFields entry of its own (a JSON patch) is
+// drift as much as a field changed: the watch restores it, with an interval of an hour.
+func TestKustomizationRestoresAFieldRemovedByAnotherWriter(t *testing.T) {
+	ns := "drift-removal"
+	hourlyFrontend(t, ns, "removal")
+	cm := &corev1.ConfigMap{}
+	cm.Name, cm.Namespace = "frontend", ns
+	if err := env.Client.Patch(testenv.Context(t), cm, client.RawPatch(types.JSONPatchType, []byte(`[{"op":"remove","path":"/data/value"}]`)), client.FieldOwner("kubectl-patch")); err != nil {
+		t.Fatal(err)
+	}
+	if cm.Data["value"] != "" {
+		t.Fatalf("the patch left data.value = %q", cm.Data["value"])
+	}
+	testenv.Eventually(t, 20*time.Second, func() error { return configValue(t, ns, "base") })
+}
+
+// The fast path trusts the tracker only for --verify-interval: then the objects are compared
+// with the API server again, although nothing changed in Git or in the cluster.
+func TestKustomizationComparesWithTheAPIServerPeriodically(t *testing.T) {
+	ns := "verify-periodically"
+	namespace(t, ns)
+	gitSource(t, "verify", artifacts.publish(t, "verify", "main@sha1:0001", frontend(ns)))
+	ks := kustomization(t, "frontend-verify", "verify", "./apps/frontend/overlays/production", func(k *kustomizev1.Kustomization) {
+		k.Spec.Interval = meta.Duration{Duration: time.Second}
+	})
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	compared := make(chan struct{}, 1)
+	afterPatch(t, "ConfigMap", types.NamespacedName{Namespace: ns, Name: "frontend"}, func() {
+		select {
+		case compared <- struct{}{}:
+		default:
+		}
+	})
+	select {
+	case <-compared:
+	case <-time.After(3 * suiteVerifyInterval):
+		t.Fatalf("the ConfigMap was not compared with the API server in %s", 3*suiteVerifyInterval)
+	}
+}
+
 // A drift correction that fails for a moment (the API server busy) is retried within a
 // second, with backoff, not at retryInterval (here an hour, like the interval): the watch that
 // saw the drift does not fire again.

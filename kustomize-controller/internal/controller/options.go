@@ -26,6 +26,7 @@ type Options struct {
 	OverrideManagers          []string
 	WatchDrift                bool
 	DriftCorrectionGap        time.Duration
+	VerifyInterval            time.Duration
 	ArtifactCacheDir          string
 	WatchConfigsLabelSelector string
 	SOPSAgeSecret             string
@@ -46,6 +47,7 @@ func DefaultOptions(name string) *Options {
 		ConcurrentSSA:             4,
 		WatchDrift:                true,
 		DriftCorrectionGap:        2 * time.Second,
+		VerifyInterval:            time.Hour,
 		ArtifactCacheDir:          filepath.Join(os.TempDir(), name, "artifacts"),
 		WatchConfigsLabelSelector: meta.ReconcileWatchLabel + "=" + meta.ReconcileWatchEnabled,
 		NoRemoteBases:             true,
@@ -60,6 +62,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.OverrideManagers, "override-manager", o.OverrideManagers, "Field manager whose ownership of applied fields is removed, as kubectl's is (repeatable).")
 	fs.BoolVar(&o.WatchDrift, "watch-drift", o.WatchDrift, "Correct drift as soon as an applied object is deleted or another writer takes over an applied field, instead of at the next interval.")
 	fs.DurationVar(&o.DriftCorrectionGap, "drift-correction-gap", o.DriftCorrectionGap, "The shortest time between two drift corrections of one object triggered by --watch-drift, so that a writer fighting over a field costs one apply per gap.")
+	fs.DurationVar(&o.VerifyInterval, "verify-interval", o.VerifyInterval, "How long a reconcile may trust the watch that nothing changed: a Kustomization's objects are compared with the API server (a dry-run each) at its first reconcile this long after the last comparison, whatever the watch shows. 0 compares at every reconcile, as Flux does.")
 	fs.StringVar(&o.ArtifactCacheDir, "artifact-cache-dir", o.ArtifactCacheDir, "Where extracted artifacts are kept, one read-only tree per revision shared by its Kustomizations.")
 	fs.StringVar(&o.WatchConfigsLabelSelector, "watch-configs-label-selector", o.WatchConfigsLabelSelector, "Reconcile a Kustomization at once when a ConfigMap or Secret it reads (postBuild.substituteFrom, decryption.secretRef) changes, if that object matches this label selector; empty: only at the interval.")
 	o.ArtifactLimits.BindFlags(fs)
@@ -109,6 +112,7 @@ func (o *Options) Setup(rt *app.Runtime) error {
 		WatchConfigsSelector:  o.configs,
 		SOPSAgeSecret:         types.NamespacedName{Namespace: os.Getenv(app.RuntimeNamespaceEnv), Name: o.SOPSAgeSecret},
 		DriftCorrectionGap:    o.DriftCorrectionGap,
+		VerifyInterval:        o.VerifyInterval,
 		NoCrossNamespaceRefs:  shared.NoCrossNamespaceRefs,
 		DefaultServiceAccount: shared.DefaultServiceAccount,
 		JitterPercent:         shared.IntervalJitterPercentage,

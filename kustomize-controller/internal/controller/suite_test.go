@@ -52,6 +52,9 @@ var (
 	failNextPatches sync.Map // string → struct{}
 )
 
+// suiteVerifyInterval is how long the suite's controller trusts its tracker.
+const suiteVerifyInterval = 4 * time.Second
+
 // suiteLog is the controller's log for the whole suite. A failing test shows the part that
 // was written while it ran: in CI, the output is all there is to read.
 var suiteLog *controllerLog
@@ -160,6 +163,7 @@ func run(m *testing.M) (int, error) {
 		SOPSAgeSecret:        types.NamespacedName{Namespace: "default", Name: "sops-age-controller"},
 		WatchConfigsSelector: labels.SelectorFromSet(labels.Set{meta.ReconcileWatchLabel: meta.ReconcileWatchEnabled}),
 		DriftCorrectionGap:   time.Second,
+		VerifyInterval:       suiteVerifyInterval,
 		Impersonator:         &hookedImpersonator{RESTImpersonator{Client: mgr.GetClient(), Config: mgr.GetConfig(), Mapper: mgr.GetRESTMapper()}},
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {

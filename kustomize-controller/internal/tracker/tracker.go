@@ -9,6 +9,7 @@
 package tracker
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 )
 
 // metadataOnly are the kinds kept as metadata alone: their content can be large or secret,
@@ -75,7 +77,8 @@ type Drift struct {
 	GVK     schema.GroupVersionKind
 	Object  types.NamespacedName
 	Deleted bool
-	// By is the writer that took fields over, when not Deleted.
+	// By is the writer that took fields over, when not Deleted; empty when fields were
+	// removed by a writer that left no trace of itself.
 	By string
 }
 
@@ -85,8 +88,11 @@ func (d Drift) String() string {
 	if d.Object.Namespace != "" {
 		s = d.GVK.Kind + "/" + d.Object.Namespace + "/" + d.Object.Name
 	}
-	if d.Deleted {
+	switch {
+	case d.Deleted:
 		return s + " deleted"
+	case d.By == "":
+		return s + " lost applied fields"
 	}
 	return s + " changed by " + d.By
 }
@@ -230,11 +236,16 @@ func (t *Tracker) changed(gvk schema.GroupVersionKind, old, new any) {
 	}
 }
 
-// FieldsTaken reports whether, between before and after, another writer took over fields that
-// manager had applied, and names that writer. A write that changes a field applied by a
-// manager moves the field to the writer: the manager's apply entry loses it (or disappears)
-// and the writer's entry is new or changed. The manager's own writes (an apply, or a cleanup
-// that folds other managers' fields into its entry) change no other writer's entry.
+// FieldsTaken reports whether, between before and after, another writer took over or removed
+// fields that manager had applied, and names the writer when it can. A write that changes a
+// field applied by a manager moves the field to the writer: the manager's apply entry loses
+// it (or disappears) and the writer's entry is new or changed. A write that only removes
+// applied fields (a JSON patch, an update without them) leaves no entry of its writer: the
+// manager's entry just loses them and keeps its time. The manager's own writes change no
+// other writer's entry (an apply, or a cleanup that folds other managers' fields into its
+// entry), and an apply that leaves fields out moves the entry's time on, unless it lands in
+// the same second as the entry's last change: that one is reported too, and its correction
+// finds nothing to do.
 func FieldsTaken(before, after metav1.Object, manager string) (by string, taken bool) {
 	was, now := appliedBy(before, manager), appliedBy(after, manager)
 	if was == nil || (now != nil && fieldsEqual(now.FieldsV1, was.FieldsV1)) {
@@ -253,7 +264,22 @@ func FieldsTaken(before, after metav1.Object, manager string) (by string, taken 
 			return mf.Manager, true
 		}
 	}
+	if now != nil && was.Time != nil && now.Time != nil && was.Time.Equal(now.Time) && subset(now.FieldsV1, was.FieldsV1) {
+		return "", true // fields removed by a writer that left no entry
+	}
 	return "", false
+}
+
+// subset reports whether the field set a is contained in b.
+func subset(a, b *metav1.FieldsV1) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	var as, bs fieldpath.Set
+	if as.FromJSON(bytes.NewReader(a.Raw)) != nil || bs.FromJSON(bytes.NewReader(b.Raw)) != nil {
+		return false
+	}
+	return as.Difference(&bs).Empty()
 }
 
 func entryKey(mf metav1.ManagedFieldsEntry) string {
