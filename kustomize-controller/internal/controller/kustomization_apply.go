@@ -113,7 +113,7 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomi
 	obj, a := s.Object, s.artifact
 	key := client.ObjectKeyFromObject(obj)
 	defer r.pruning.Delete(key) // after the next memo is stored: see deleteInventory
-	r.applying.Store(key, struct{}{})
+	r.applying.Store(key, time.Now())
 	defer r.applying.Delete(key) // likewise: see expected
 	var last *memo
 	if v, ok := r.memos.Load(key); ok {

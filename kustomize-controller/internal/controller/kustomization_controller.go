@@ -17,10 +17,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
@@ -89,15 +88,18 @@ type KustomizationReconciler struct {
 	// compares them all again (a dry-run each), whatever the tracker shows. Zero compares
 	// at every reconcile, as Flux does.
 	VerifyInterval time.Duration
+	// SweepInterval is how often informers and clients that no Kustomization needs any more
+	// are released (default 5 minutes).
+	SweepInterval time.Duration
 
 	runtime  *lifecycle.Reconciler[*kustomizev1.Kustomization, *kustomizationScope]
 	tracker  *tracker.Tracker
-	wake     chan event.GenericEvent
+	wake     wakeups
 	log      logr.Logger
 	driftMu  sync.Mutex
 	drifts   map[types.NamespacedName]driftCorrection
 	pruning  sync.Map // types.NamespacedName → struct{}, while the Kustomization deletes objects
-	applying sync.Map // types.NamespacedName → struct{}, while the Kustomization applies
+	applying sync.Map // types.NamespacedName → time.Time it started, while the Kustomization applies
 	managers sync.Map // service account ("" = the controller's own identity) → *ssa.ResourceManager
 	memos    sync.Map // types.NamespacedName → *memo
 	waits    sync.Map // types.NamespacedName → *healthWait
@@ -144,7 +146,6 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Impersonator == nil {
 		r.Impersonator = &RESTImpersonator{Client: r.Client, Config: r.Config, Mapper: r.Mapper}
 	}
-	r.wake = make(chan event.GenericEvent, 1024)
 	r.log = mgr.GetLogger().WithName("drift")
 	r.drifts = map[types.NamespacedName]driftCorrection{}
 	if err := crmetrics.Registry.Register(driftDetected); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
@@ -160,6 +161,9 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	r.tracker = t
 	if err := mgr.Add(t); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(r.sweeper)); err != nil {
 		return err
 	}
 
@@ -188,7 +192,7 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicates.SpecOrRequest())).
 		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readinessChanged)).
-		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{}))
+		WatchesRawSource(r.wake.source())
 	for _, src := range []client.Object{&sourcev1.GitRepository{}, &sourcev1.OCIRepository{}, &sourcev1.Bucket{}} {
 		b = b.Watches(src, handler.EnqueueRequestsFromMapFunc(r.referrers), builder.WithPredicates(revisionChanged))
 	}

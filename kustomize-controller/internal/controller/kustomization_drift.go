@@ -7,7 +7,6 @@ import (
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
@@ -18,12 +17,9 @@ import (
 // once instead of at its next interval, at most once per --drift-correction-gap for an object
 // that keeps drifting.
 
-// wakeUp enqueues a Kustomization whose objects changed while it waits for their health.
-func (r *KustomizationReconciler) wakeUp(owner types.NamespacedName) {
-	ks := &kustomizev1.Kustomization{}
-	ks.Name, ks.Namespace = owner.Name, owner.Namespace
-	r.wake <- event.GenericEvent{Object: ks}
-}
+// wakeUp enqueues a Kustomization whose objects changed while it waits for their health, or
+// drifted. It does not block.
+func (r *KustomizationReconciler) wakeUp(owner types.NamespacedName) { r.wake.add(owner) }
 
 // drifted schedules the reconcile of a Kustomization one of whose objects drifted: at once,
 // unless a drift correction of the same Kustomization is pending (it will see this drift too)

@@ -164,6 +164,7 @@ func run(m *testing.M) (int, error) {
 		WatchConfigsSelector: labels.SelectorFromSet(labels.Set{meta.ReconcileWatchLabel: meta.ReconcileWatchEnabled}),
 		DriftCorrectionGap:   time.Second,
 		VerifyInterval:       suiteVerifyInterval,
+		SweepInterval:        time.Second,
 		Impersonator:         &hookedImpersonator{RESTImpersonator{Client: mgr.GetClient(), Config: mgr.GetConfig(), Mapper: mgr.GetRESTMapper()}},
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {

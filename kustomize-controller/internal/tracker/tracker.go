@@ -52,10 +52,18 @@ type Tracker struct {
 
 	mu        sync.Mutex
 	ctx       context.Context
-	informers map[schema.GroupVersionKind]cache.SharedIndexInformer
+	informers map[schema.GroupVersionKind]*informer
 	// interested are the owners that want to hear about changes to their objects.
 	interested map[types.NamespacedName]bool
 	handlers   Handlers
+}
+
+// informer is the informer of one kind.
+type informer struct {
+	cache.SharedIndexInformer
+	stop context.CancelFunc
+	// used is when Track last asked for the kind.
+	used time.Time
 }
 
 // Handlers are called from the informers' goroutines; they must not block.
@@ -110,7 +118,7 @@ func New(cfg *rest.Config, mapper apimeta.RESTMapper, nameLabel, namespaceLabel 
 	return &Tracker{
 		dynamic: dyn, metadata: md, mapper: mapper,
 		nameLabel: nameLabel, namespaceLabel: namespaceLabel,
-		informers:  map[schema.GroupVersionKind]cache.SharedIndexInformer{},
+		informers:  map[schema.GroupVersionKind]*informer{},
 		interested: map[types.NamespacedName]bool{},
 		handlers:   handlers,
 	}, nil
@@ -141,17 +149,20 @@ func (t *Tracker) Interest(owner types.NamespacedName, on bool) {
 	}
 }
 
-// Track starts informers for the kinds not tracked yet. It does not wait for them to sync:
-// until they have, Get answers that it does not know.
+// Track starts informers for the kinds not tracked yet, and marks every kind of gvks used
+// now (see Release). It does not wait for them to sync: until they have, Get answers that it
+// does not know.
 func (t *Tracker) Track(gvks ...schema.GroupVersionKind) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.ctx == nil {
 		return nil // not started: every lookup falls back to the API server
 	}
+	now := time.Now()
 	var errs []error
 	for _, gvk := range gvks {
-		if _, ok := t.informers[gvk]; ok {
+		if inf, ok := t.informers[gvk]; ok {
+			inf.used = now
 			continue
 		}
 		mapping, err := t.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
@@ -175,10 +186,29 @@ func (t *Tracker) Track(gvks ...schema.GroupVersionKind) error {
 			errs = append(errs, err)
 			continue
 		}
-		go inf.RunWithContext(t.ctx) // until the manager stops
-		t.informers[gvk] = inf
+		ctx, stop := context.WithCancel(t.ctx)
+		go inf.RunWithContext(ctx) // until released, or the manager stops
+		t.informers[gvk] = &informer{SharedIndexInformer: inf, stop: stop, used: now}
 	}
 	return errors.Join(errs...)
+}
+
+// Release stops the informers of the kinds not in keep that Track has not asked for since
+// before: their objects are no longer applied (pruned, or their CRD deleted), and watching
+// them costs the API server a watch and the controller a cache. It returns the kinds released.
+func (t *Tracker) Release(keep map[schema.GroupVersionKind]bool, before time.Time) []schema.GroupVersionKind {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var released []schema.GroupVersionKind
+	for gvk, inf := range t.informers {
+		if keep[gvk] || !inf.used.Before(before) {
+			continue
+		}
+		inf.stop()
+		delete(t.informers, gvk)
+		released = append(released, gvk)
+	}
+	return released
 }
 
 // WaitForSync waits up to timeout for the informers of gvks to have listed their objects.

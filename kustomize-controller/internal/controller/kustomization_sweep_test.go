@@ -1,0 +1,111 @@
+package controller
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/testenv"
+)
+
+// A kind no Kustomization applies any more is no longer watched, and the client of an account
+// no Kustomization acts as is dropped: a controller that has seen many kinds and tenants does
+// not hold a watch and a cache for each forever. PodTemplates are applied by no other test.
+func TestKustomizationReleasesWatchesAndClientsNoLongerNeeded(t *testing.T) {
+	ns := "sweep"
+	namespace(t, ns)
+	ctx := testenv.Context(t)
+	for _, o := range []client.Object{
+		&rbacv1.Role{
+			ObjectMeta: metav1.ObjectMeta{Name: "podtemplates", Namespace: ns},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"podtemplates"}, Verbs: []string{"*"}}},
+		},
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "sweeper", Namespace: ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "podtemplates"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "sweeper", Namespace: ns}},
+		},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "sweeper", Namespace: ns}},
+	} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := env.Watches(ctx, "podtemplates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitSource(t, "sweep", artifacts.publish(t, "sweep", "main@sha1:0001", map[string]string{
+		"template.yaml": "apiVersion: v1\nkind: PodTemplate\nmetadata:\n  name: job\n  namespace: " + ns + "\ntemplate:\n  spec:\n    containers:\n    - name: job\n      image: ghcr.io/example/job:1.0.0\n",
+	}))
+	ks := kustomization(t, "sweep", "sweep", "./", func(k *kustomizev1.Kustomization) {
+		k.Namespace = ns
+		k.Spec.SourceRef.Namespace = "default"
+		k.Spec.ServiceAccountName = "sweeper"
+	})
+	waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	account := ns + "/sweeper"
+	if n, err := env.Watches(ctx, "podtemplates"); err != nil || n != before+1 {
+		t.Fatalf("PodTemplates watched %d times, %d before the apply (%v)", n, before, err)
+	}
+	if _, ok := reconciler.managers.Load(account); !ok {
+		t.Fatal("no client for the account while its Kustomization exists")
+	}
+
+	if err := env.Client.Delete(ctx, ks); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if exists(t, ns, "job", &corev1.PodTemplate{}) {
+			return fmt.Errorf("the PodTemplate was not pruned")
+		}
+		if n, err := env.Watches(ctx, "podtemplates"); err != nil || n != before {
+			return fmt.Errorf("PodTemplates watched %d times, %d before the apply (%v)", n, before, err)
+		}
+		if _, ok := reconciler.managers.Load(account); ok {
+			return fmt.Errorf("the client of %s is still held", account)
+		}
+		return nil
+	})
+}
+
+// The tracker's handlers wake Kustomizations without ever blocking, however many objects
+// change at once and whether or not the controller has started: each Kustomization is queued
+// once.
+func TestWakeupsNeverBlock(t *testing.T) {
+	var w wakeups
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	const owners = 5000
+	wake := func() {
+		for i := range 4 * owners {
+			w.add(types.NamespacedName{Namespace: "default", Name: fmt.Sprint(i % owners)})
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wake() // before the controller starts
+		if err := w.source().Start(testenv.Context(t), q); err != nil {
+			t.Error(err)
+		}
+		wake() // and after, with nobody taking from the queue
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("waking Kustomizations blocked")
+	}
+	if q.Len() != owners {
+		t.Fatalf("%d Kustomizations queued, want %d", q.Len(), owners)
+	}
+}
