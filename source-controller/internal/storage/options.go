@@ -57,11 +57,25 @@ func (o *Options) AdvertisedAddr() (string, error) {
 }
 
 // Server serves the storage over HTTP until its context ends; it is a controller-runtime
-// Runnable.
+// Runnable. A client cannot hold a connection forever: reading a request, writing a response
+// (an artifact of the largest size the caps allow, to a slow reader) and idling between
+// requests are each bounded.
 type Server struct {
 	Storage *Storage
 	Addr    string
+	// WriteTimeout and IdleTimeout default to DefaultWriteTimeout and DefaultIdleTimeout.
+	WriteTimeout, IdleTimeout time.Duration
 }
+
+const (
+	// DefaultWriteTimeout bounds the time from the end of a request's headers to the end of
+	// its response: a GiB at 2 MiB/s.
+	DefaultWriteTimeout = 10 * time.Minute
+	// DefaultIdleTimeout bounds how long a kept-alive connection waits for its next request.
+	DefaultIdleTimeout = 2 * time.Minute
+	// readTimeout bounds reading a request, headers and (empty) body.
+	readTimeout = 30 * time.Second
+)
 
 // Start implements manager.Runnable.
 func (s *Server) Start(ctx context.Context) error {
@@ -69,7 +83,18 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("artifact server: %w", err)
 	}
-	srv := &http.Server{Handler: s.Storage.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves the storage on ln until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Storage.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      orDefault(s.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(s.IdleTimeout, DefaultIdleTimeout),
+	}
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ln) }()
 	select {
@@ -83,4 +108,11 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		return err
 	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }

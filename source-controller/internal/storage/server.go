@@ -8,9 +8,10 @@ import (
 	"strings"
 )
 
-// Handler serves the storage root read-only: files only, no directory listings, and nothing
+// Handler serves the storage root read-only: files only, no directory listings, nothing
 // outside the root (symlinks inside the root, such as latest.tar.gz, are followed only when
-// they stay inside it).
+// they stay inside it), and nothing hidden: the '.tmp-*' files that artifacts are written to
+// before they appear whole, or anything else whose name starts with a dot.
 func (s *Storage) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -25,7 +26,7 @@ func (s *Storage) Handler() http.Handler {
 			return
 		}
 		resolved, err := resolveInside(s.Root, p)
-		if err != nil {
+		if err != nil || hidden(clean) || hidden(strings.TrimPrefix(resolved, s.Root)) {
 			http.NotFound(w, r)
 			return
 		}
@@ -57,4 +58,15 @@ func resolveInside(root, p string) (string, error) {
 		return "", os.ErrNotExist
 	}
 	return resolved, nil
+}
+
+// hidden reports whether a segment of the slash- or separator-separated path p starts with a
+// dot.
+func hidden(p string) bool {
+	for _, seg := range strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == os.PathSeparator }) {
+		if strings.HasPrefix(seg, ".") {
+			return true
+		}
+	}
+	return false
 }

@@ -2,12 +2,16 @@ package storage
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -286,6 +290,13 @@ func TestServer(t *testing.T) {
 	_ = os.WriteFile(outside, []byte("secret"), 0o644)
 	_ = os.Symlink(outside, filepath.Join(s.Root, "gitrepository", "default", "x", "escape"))
 
+	// An artifact being written, and anything else hidden, is not served.
+	dir := filepath.Join(s.Root, "gitrepository", "default", "x")
+	_ = os.WriteFile(filepath.Join(dir, ".tmp-abc.tar.gz-123"), []byte("partial"), 0o644)
+	_ = os.Symlink(".tmp-abc.tar.gz-123", filepath.Join(dir, "partial.tar.gz"))
+	_ = os.MkdirAll(filepath.Join(s.Root, ".hidden"), 0o755)
+	_ = os.WriteFile(filepath.Join(s.Root, ".hidden", "a.tar.gz"), []byte("hidden"), 0o644)
+
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	tests := []struct {
@@ -301,6 +312,10 @@ func TestServer(t *testing.T) {
 		{"GET", "/../../etc/passwd", 404},
 		{"GET", "/gitrepository/default/x/missing.tar.gz", 404},
 		{"POST", "/gitrepository/default/x/abc.tar.gz", 405},
+		{"GET", "/gitrepository/default/x/.tmp-abc.tar.gz-123", 404},
+		{"GET", "/gitrepository/default/x/partial.tar.gz", 404},
+		{"GET", "/.hidden/a.tar.gz", 404},
+		{"GET", "/gitrepository/default/x/%2Etmp-abc.tar.gz-123", 404},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
@@ -313,8 +328,8 @@ func TestServer(t *testing.T) {
 		if resp.StatusCode != tt.want {
 			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
 		}
-		if strings.Contains(string(body), "secret") {
-			t.Errorf("%s %s leaked a file outside the root", tt.method, tt.path)
+		if strings.Contains(string(body), "secret") || strings.Contains(string(body), "partial") || strings.Contains(string(body), "hidden") {
+			t.Errorf("%s %s served a file it must not: outside the root, partial or hidden", tt.method, tt.path)
 		}
 	}
 	resp, _ := http.Get(srv.URL + "/gitrepository/default/x/latest.tar.gz")
@@ -381,5 +396,51 @@ func TestArchiveRefusesWhatExceedsTheLimits(t *testing.T) {
 				t.Errorf("files left in storage: %v", entries)
 			}
 		})
+	}
+}
+
+// A client that keeps a connection open without asking for anything is disconnected.
+func TestServerDropsIdleConnections(t *testing.T) {
+	s := newStorage(t)
+	a := s.NewArtifact("GitRepository", "default", "x", "r", "abc.tar.gz")
+	if err := s.Archive(&a, DirSource(tree(t, map[string]string{"a": "b"})), nil); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Server{Storage: s, IdleTimeout: 200 * time.Millisecond}).Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET /gitrepository/default/x/abc.tar.gz HTTP/1.1\r\nHost: storage\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// Kept alive, then idle: the server closes it.
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("an idle connection was not closed by the server: %v", err)
 	}
 }
