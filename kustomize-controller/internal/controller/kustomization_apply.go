@@ -19,6 +19,7 @@ import (
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/build"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/inventory"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
@@ -169,7 +170,7 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomi
 		next.verified = last.verified // the objects found untouched were not compared
 	}
 
-	newInventory := inventory(changeSet)
+	newInventory := inventoryOf(changeSet)
 	pruned, err := r.prune(ctx, obj, obj.Status.Inventory, newInventory, s.resources)
 	// Objects that failed to be deleted stay in the inventory, to be pruned next time.
 	obj.Status.Inventory = mergeInventory(newInventory, pruned.failed)
@@ -213,7 +214,7 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 	r.tracker.WaitForSync(ctx, trackerSyncTimeout, kinds...)
 
 	for _, o := range objects {
-		id := inventoryID(object.UnstructuredToObjMetadata(o))
+		id := inventory.ID(object.UnstructuredToObjMetadata(o))
 		h := objectHash(o)
 		hashes[id] = h
 		var prev *memoObject
@@ -242,7 +243,7 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 	seen := make(map[string]string, len(managed))
 	for _, o := range managed {
 		if live, known := r.tracker.Get(o.GroupVersionKind(), client.ObjectKeyFromObject(o)); known && live != nil {
-			seen[inventoryID(object.UnstructuredToObjMetadata(o))] = tracker.Fingerprint(live)
+			seen[inventory.ID(object.UnstructuredToObjMetadata(o))] = tracker.Fingerprint(live)
 		}
 	}
 
@@ -276,7 +277,7 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 	changeSet.Append(skipped)
 
 	for _, e := range changeSet.Entries {
-		id := inventoryID(e.ObjMetadata)
+		id := inventory.ID(e.ObjMetadata)
 		if _, done := next.objects[id]; done || e.Action == ssa.SkippedAction {
 			continue
 		}

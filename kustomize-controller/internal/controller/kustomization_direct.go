@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/inventory"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
 )
 
@@ -86,7 +87,7 @@ func (r *KustomizationReconciler) applyDirect(ctx context.Context, c client.Clie
 				res.recheck = append(res.recheck, d.obj)
 				return nil
 			}
-			res.fingerprints[inventoryID(object.UnstructuredToObjMetadata(d.obj))] = tracker.Fingerprint(applied)
+			res.fingerprints[inventory.ID(object.UnstructuredToObjMetadata(d.obj))] = tracker.Fingerprint(applied)
 			switch {
 			case d.resourceVersion == "" && applied.GetCreationTimestamp().Add(time.Second).Before(sent):
 				// Not in the tracker yet, but older than this request: an object this

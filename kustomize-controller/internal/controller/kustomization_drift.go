@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/inventory"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
 )
 
@@ -121,5 +122,5 @@ func (r *KustomizationReconciler) expected(d tracker.Drift) bool {
 
 // driftID is the inventory id of the object that drifted.
 func driftID(d tracker.Drift) string {
-	return inventoryID(object.ObjMetadata{Namespace: d.Object.Namespace, Name: d.Object.Name, GroupKind: d.GVK.GroupKind()})
+	return inventory.ID(object.ObjMetadata{Namespace: d.Object.Namespace, Name: d.Object.Name, GroupKind: d.GVK.GroupKind()})
 }

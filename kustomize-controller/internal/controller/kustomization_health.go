@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/inventory"
 	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/cel"
@@ -294,7 +295,7 @@ func applied(obj *kustomizev1.Kustomization, t healthTarget) bool {
 	if obj.Status.Inventory == nil {
 		return false
 	}
-	id := inventoryID(object.ObjMetadata{Namespace: t.key.Namespace, Name: t.key.Name, GroupKind: t.gvk.GroupKind()})
+	id := inventory.ID(object.ObjMetadata{Namespace: t.key.Namespace, Name: t.key.Name, GroupKind: t.gvk.GroupKind()})
 	for _, e := range obj.Status.Inventory.Entries {
 		if e.ID == id {
 			return true

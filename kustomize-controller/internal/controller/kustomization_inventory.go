@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
@@ -9,26 +8,21 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/fluxcd/pkg/ssa/utils"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/inventory"
 )
 
-// inventoryID is the id of an object in status.inventory: '<namespace>_<name>_<group>_<kind>'.
-func inventoryID(m object.ObjMetadata) string {
-	return m.Namespace + "_" + m.Name + "_" + m.GroupKind.Group + "_" + m.GroupKind.Kind
-}
-
-// inventory lists the applied objects in Flux's format, sorted by id. Objects the build
+// inventoryOf lists the applied objects in Flux's format, sorted by id. Objects the build
 // carries but that were skipped because they opted out of reconciliation are not in it.
-func inventory(cs *ssa.ChangeSet) *kustomizev1.ResourceInventory {
+func inventoryOf(cs *ssa.ChangeSet) *kustomizev1.ResourceInventory {
 	inv := &kustomizev1.ResourceInventory{Entries: make([]kustomizev1.ResourceRef, 0, len(cs.Entries))}
 	for _, e := range cs.Entries {
 		version := e.GroupVersion
 		if i := strings.LastIndex(version, "/"); i >= 0 {
 			version = version[i+1:]
 		}
-		inv.Entries = append(inv.Entries, kustomizev1.ResourceRef{ID: inventoryID(e.ObjMetadata), Version: version})
+		inv.Entries = append(inv.Entries, kustomizev1.ResourceRef{ID: inventory.ID(e.ObjMetadata), Version: version})
 	}
 	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].ID < inv.Entries[j].ID })
 	return inv
@@ -65,13 +59,13 @@ func entryFor(o *unstructured.Unstructured, action ssa.Action) ssa.ChangeSetEntr
 
 // parseInventoryRef turns an inventory entry back into an object reference.
 func parseInventoryRef(ref kustomizev1.ResourceRef) (*unstructured.Unstructured, error) {
-	parts := strings.Split(ref.ID, "_")
-	if len(parts) != 4 {
-		return nil, fmt.Errorf("invalid inventory id '%s'", ref.ID)
+	m, err := inventory.Parse(ref.ID)
+	if err != nil {
+		return nil, err
 	}
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(schema.GroupVersionKind{Group: parts[2], Version: ref.Version, Kind: parts[3]})
-	u.SetNamespace(parts[0])
-	u.SetName(parts[1])
+	u.SetGroupVersionKind(m.GroupKind.WithVersion(ref.Version))
+	u.SetNamespace(m.Namespace)
+	u.SetName(m.Name)
 	return u, nil
 }

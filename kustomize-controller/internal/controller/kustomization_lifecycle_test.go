@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -556,5 +557,31 @@ func TestKustomizationPerObjectApplyPolicies(t *testing.T) {
 	}
 	if exists(t, ns, "merged", merged); merged.Data["extra"] != "kubectl" || merged.Data["value"] != "git" {
 		t.Errorf("ssa: Merge lost kubectl's field or Git's: %v", merged.Data)
+	}
+}
+
+// RBAC names may hold ':' and '_', which the inventory id uses as separator: the ids are
+// Flux's (a ':' written '__'), health and pruning read them back, and an inventory written by
+// Flux is read the same way.
+func TestKustomizationInventoryOfRBACNames(t *testing.T) {
+	role := func(name string) string {
+		return "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: " + name + "\nrules: []\n"
+	}
+	files := map[string]string{"viewer.yaml": role("team:viewer"), "editor.yaml": role("team_editor")}
+	src := gitSource(t, "rbac-names", artifacts.publish(t, "rbac-names", "main@sha1:0001", files))
+	ks := kustomization(t, "rbac-names", "rbac-names", "./", func(k *kustomizev1.Kustomization) { k.Spec.Wait = true })
+	got := waitKS(t, ks, appliedRevision("main@sha1:0001"))
+	want := []string{"_team__viewer_rbac.authorization.k8s.io_ClusterRole", "_team_editor_rbac.authorization.k8s.io_ClusterRole"}
+	if ids := inventoryIDs(got); strings.Join(ids, ",") != strings.Join(want, ",") {
+		t.Fatalf("inventory = %v, want %v", ids, want)
+	}
+
+	setArtifact(t, src, artifacts.publish(t, "rbac-names", "main@sha1:0002", map[string]string{"viewer.yaml": role("team:viewer")}))
+	waitKS(t, ks, appliedRevision("main@sha1:0002"))
+	if exists(t, "", "team_editor", &rbacv1.ClusterRole{}) {
+		t.Fatal("the ClusterRole removed from Git was not pruned")
+	}
+	if !exists(t, "", "team:viewer", &rbacv1.ClusterRole{}) {
+		t.Fatal("the ClusterRole still in Git was deleted")
 	}
 }

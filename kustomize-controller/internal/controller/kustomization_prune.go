@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/inventory"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 )
@@ -51,11 +52,11 @@ func (r *KustomizationReconciler) prune(ctx context.Context, obj *kustomizev1.Ku
 	}
 	keep := make(map[string]bool, len(current.Entries))
 	for _, e := range current.Entries {
-		keep[e.ID] = true
+		keep[inventory.Canonical(e.ID)] = true
 	}
 	var stale []kustomizev1.ResourceRef
 	for _, e := range old.Entries {
-		if !keep[e.ID] {
+		if !keep[inventory.Canonical(e.ID)] { // the same object, whoever wrote its id
 			stale = append(stale, e)
 		}
 	}
