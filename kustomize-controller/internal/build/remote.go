@@ -24,12 +24,14 @@ var ErrRemoteReference = fmt.Errorf("remote references are not allowed (--no-rem
 var userPrefix = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*@`)
 
 // isRemote reports whether kustomize would fetch ref from the network: a URL of any scheme
-// (kustomize clones ssh, https, http and file URLs and downloads http(s) files), optionally
+// (kustomize clones ssh, https, http and file URLs and downloads http(s) files), anything
 // after the 'git::' prefix, an SCP-style 'user@host:path', or a 'github.com/' shorthand. It
 // errs on the side of refusing: every form kustomize treats as remote is remote here.
 func isRemote(ref string) bool {
 	s := strings.ToLower(strings.TrimSpace(ref))
-	s = strings.TrimPrefix(s, "git::")
+	if strings.HasPrefix(s, "git::") {
+		return true
+	}
 	return strings.Contains(s, "://") || userPrefix.MatchString(s) ||
 		strings.HasPrefix(s, "github.com/") || strings.HasPrefix(s, "github.com:")
 }
@@ -53,11 +55,12 @@ type remoteReference struct {
 // fetch from the network: in resources, components and bases, CRD, configuration, generator,
 // transformer and validator files, patch files, replacement files, the OpenAPI schema, and
 // the files and env files of ConfigMap and Secret generators. A file that does not parse is
-// left for kustomize to report.
-func remoteReferences(data []byte) []remoteReference {
+// an error: kustomize parses the same way, more strictly (no unknown fields), so it would
+// fail too, and no entry is left unchecked.
+func remoteReferences(data []byte) ([]remoteReference, error) {
 	var k types.Kustomization
 	if err := yaml.Unmarshal(data, &k); err != nil {
-		return nil
+		return nil, fmt.Errorf("invalid Kustomization: %w", err)
 	}
 	var out []remoteReference
 	check := func(field string, refs ...string) {
@@ -112,13 +115,16 @@ func remoteReferences(data []byte) []remoteReference {
 	}
 	generators("configMapGenerator", cms)
 	generators("secretGenerator", secrets)
-	return out
+	return out, nil
 }
 
 // refuseRemote returns an error naming the first remote entry of the kustomization file at
 // rel, or nil.
 func refuseRemote(rel string, data []byte) error {
-	refs := remoteReferences(data)
+	refs, err := remoteReferences(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", rel, err)
+	}
 	if len(refs) == 0 {
 		return nil
 	}

@@ -107,6 +107,7 @@ func TestIsRemote(t *testing.T) {
 		"HTTP://EXAMPLE.COM/cm.yaml":                      true,
 		"git::https://example.com/org/repo":               true,
 		"GIT::github.com/org/repo":                        true,
+		"git::example.com/org/repo":                       true,
 		"github.com/org/repo//apps?ref=v1":                true,
 		"GitHub.com:org/repo":                             true,
 		"git@gitlab.com:org/repo.git":                     true,
