@@ -21,8 +21,16 @@ type tarEntry struct {
 	linkname string
 }
 
-func makeTarGz(t *testing.T, entries []tarEntry) []byte {
+func makeTarGz(t testing.TB, entries []tarEntry) []byte {
 	t.Helper()
+	data, err := tarGz(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func tarGz(entries []tarEntry) ([]byte, error) {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -32,17 +40,21 @@ func makeTarGz(t *testing.T, entries []tarEntry) []byte {
 			h.Size = int64(len(e.body))
 		}
 		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if e.body != "" {
 			if _, err := tw.Write([]byte(e.body)); err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 		}
 	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func TestExtractTarGz(t *testing.T) {

@@ -184,6 +184,9 @@ func (c *confinedFS) Exists(path string) bool {
 }
 
 func (c *confinedFS) Glob(pattern string) ([]string, error) {
+	if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(c.root, pattern) // as confine reads a relative path
+	}
 	if _, err := c.confine(filepath.Dir(pattern)); err != nil {
 		return nil, err
 	}
