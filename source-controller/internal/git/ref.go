@@ -106,7 +106,7 @@ func resolveSemver(constraint string, index map[plumbing.ReferenceName]string, l
 		if !name.IsTag() || strings.HasSuffix(string(name), "^{}") {
 			continue
 		}
-		tag := name.Short()
+		tag := strings.TrimPrefix(string(name), "refs/tags/") // not Short(), which stops at a space
 		v, err := semver.NewVersion(tag)
 		if err != nil || !c.Check(v) {
 			continue
@@ -125,7 +125,10 @@ func resolveSemver(constraint string, index map[plumbing.ReferenceName]string, l
 		return matches[i].tag < matches[j].tag
 	})
 	best := matches[0]
-	h, _ := lookupTag(best.tag)
+	h, ok := lookupTag(best.tag)
+	if !ok {
+		return Target{}, fmt.Errorf("%w: tag '%s'", ErrRefNotFound, best.tag)
+	}
 	return Target{RefName: plumbing.NewTagReferenceName(best.tag), Commit: h, Revision: revision(best.tag, h), Shallow: true}, nil
 }
 

@@ -14,7 +14,8 @@ import (
 // FileName is the name of the ignore files read from the tree.
 const FileName = ".sourceignore"
 
-// alwaysExcluded never enter an artifact.
+// alwaysExcluded never enter an artifact: no pattern of spec.ignore or of a .sourceignore
+// file can include them again (a '.git' directory can hold credentials).
 const alwaysExcluded = ".git/\n.gitignore\n.gitmodules\n.gitattributes\n"
 
 // DefaultPatterns are excluded unless spec.ignore replaces them.
@@ -59,7 +60,7 @@ func Parse(text string, domain []string) []gitignore.Pattern {
 
 // Matcher decides exclusion for the tree rooted at a directory.
 type Matcher struct {
-	m gitignore.Matcher
+	always, m gitignore.Matcher
 }
 
 // NewMatcher builds the rules for the directory root: the always-excluded files, then
@@ -99,11 +100,11 @@ func NewMatcher(root string, specIgnore *string) (*Matcher, error) {
 // NewMatcherFromFiles builds the rules from .sourceignore contents keyed by the slash-separated
 // directory that holds each ("" for the root), for trees that are not on disk.
 func NewMatcherFromFiles(specIgnore *string, files map[string][]byte) *Matcher {
-	ps := Parse(alwaysExcluded, nil)
+	var ps []gitignore.Pattern
 	if specIgnore != nil {
-		ps = append(ps, Parse(*specIgnore, nil)...)
+		ps = Parse(*specIgnore, nil)
 	} else {
-		ps = append(ps, Parse(DefaultPatterns, nil)...)
+		ps = Parse(DefaultPatterns, nil)
 	}
 	dirs := make([]string, 0, len(files))
 	for dir := range files {
@@ -117,10 +118,11 @@ func NewMatcherFromFiles(specIgnore *string, files map[string][]byte) *Matcher {
 		}
 		ps = append(ps, Parse(string(files[dir]), domain)...)
 	}
-	return &Matcher{m: gitignore.NewMatcher(ps)}
+	return &Matcher{always: gitignore.NewMatcher(Parse(alwaysExcluded, nil)), m: gitignore.NewMatcher(ps)}
 }
 
 // Excluded reports whether the slash-separated relative path is excluded.
 func (m *Matcher) Excluded(path string, isDir bool) bool {
-	return m.m.Match(strings.Split(path, "/"), isDir)
+	segments := strings.Split(path, "/")
+	return m.always.Match(segments, isDir) || m.m.Match(segments, isDir)
 }

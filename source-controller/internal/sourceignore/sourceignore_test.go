@@ -27,6 +27,7 @@ func TestMatcher(t *testing.T) {
 		".sourceignore":      "/docs/\n",
 	})
 	custom := "*.md\n"
+	negated := "!.git/\n!.git\n!config\n"
 	tests := []struct {
 		name   string
 		ignore *string
@@ -47,6 +48,8 @@ func TestMatcher(t *testing.T) {
 		{"sourceignore negation", nil, "apps/keep.secret", false, false},
 		{"root sourceignore anchored", nil, "docs", true, true},
 		{"root sourceignore anchored only at root", nil, "apps/docs", true, false},
+		{"git dir cannot be included again", &negated, ".git", true, true},
+		{"nor what it holds", &negated, "apps/.git/config", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
