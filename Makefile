@@ -32,6 +32,16 @@ run: cluster build ## Run the whole system: a local control plane (or the cluste
 test: cluster build ## Run every test against the real control plane (e2e: with kwok's simulated nodes); builds what it needs first.
 	DRIFTLESS_BIN_DIR=$(BIN) go test -count=1 -timeout 30m $(addsuffix /...,$(MODULES))
 
+FUZZTIME ?= 1m
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 1m); make test runs their seeds only.
+	@for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' $(MODULES) | xargs -n1 dirname | sort -u); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
+			echo "== $$dir $$target ($(FUZZTIME))"; \
+			(cd $$dir && go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) .) || exit 1; \
+		done; \
+	done
+
 .PHONY: build
 build: ## Build the four controllers into bin/.
 	go build -o $(BIN)/ $(addprefix ./,$(CONTROLLERS))
