@@ -113,15 +113,7 @@ func TestGitRepositoryRecurseSubmodules(t *testing.T) {
 	// The git binary records a real submodule (go-git cannot add one).
 	work := t.TempDir()
 	bare := filepath.Join(srv.Root(), "org/with-sub.git")
-	git := func(dir string, args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "protocol.allow=always"}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
+	git := gitCLI(t)
 	git(work, "init", "-q", "-b", "main")
 	if err := os.WriteFile(filepath.Join(work, "app.yaml"), []byte("app"), 0o644); err != nil {
 		t.Fatal(err)
@@ -176,15 +168,7 @@ func TestGitRepositorySubmoduleCredentialsStayOnTheirHost(t *testing.T) {
 	work := t.TempDir()
 	bare := filepath.Join(srv.Root(), "org/with-subs.git")
 	basic := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("flux:"+password))
-	git := func(dir string, args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "protocol.allow=always"}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
+	git := gitCLI(t)
 	git(work, "init", "-q", "-b", "main")
 	git(work, "-c", "http.extraHeader="+basic, "submodule", "add", "-q", srv.url("org/internal.git"), "vendor/internal")
 	git(work, "submodule", "add", "-q", other.url("org/public.git"), "vendor/public")

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
@@ -135,11 +136,31 @@ func (rp *repo) commit(files map[string]string, message string) string {
 			rp.t.Fatal(err)
 		}
 	}
+	return rp.commitWorktree(wt, message)
+}
+
+// commitWorktree commits what is staged in wt; it returns the hash.
+func (rp *repo) commitWorktree(wt *gogit.Worktree, message string) string {
+	rp.t.Helper()
 	h, err := wt.Commit(message, &gogit.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Unix(1700000000, 0)}})
 	if err != nil {
 		rp.t.Fatal(err)
 	}
 	return h.String()
+}
+
+// gitCLI returns a runner of the git binary in a directory, for what go-git cannot do (add a
+// submodule); a failure fails t.
+func gitCLI(t *testing.T) func(dir string, args ...string) {
+	return func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "protocol.allow=always"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
 }
 
 // symlink commits a symbolic link at name pointing at target; it returns the hash.
@@ -159,11 +180,7 @@ func (rp *repo) symlink(name, target, message string) string {
 	if _, err := wt.Add(name); err != nil {
 		rp.t.Fatal(err)
 	}
-	h, err := wt.Commit(message, &gogit.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Unix(1700000000, 0)}})
-	if err != nil {
-		rp.t.Fatal(err)
-	}
-	return h.String()
+	return rp.commitWorktree(wt, message)
 }
 
 // push force-pushes HEAD to branch.
