@@ -22,23 +22,17 @@ type CachePruner struct {
 
 // Start implements manager.Runnable.
 func (p *CachePruner) Start(ctx context.Context) error {
-	tick := time.NewTicker(p.Interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			keep, err := p.referenced(ctx)
-			if err != nil {
-				ctrl.LoggerFrom(ctx).Error(err, "listing referenced artifacts; cache not pruned")
-				continue
-			}
-			if n := p.Cache.Prune(keep, p.Idle); n > 0 {
-				ctrl.LoggerFrom(ctx).V(1).Info("pruned artifact cache", "removed", n, "kept", p.Cache.Len())
-			}
+	runEvery(ctx, p.Interval, func() {
+		keep, err := p.referenced(ctx)
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing referenced artifacts; cache not pruned")
+			return
 		}
-	}
+		if n := p.Cache.Prune(keep, p.Idle); n > 0 {
+			ctrl.LoggerFrom(ctx).V(1).Info("pruned artifact cache", "removed", n, "kept", p.Cache.Len())
+		}
+	})
+	return nil
 }
 
 // referenced returns the digests of the current artifacts of every Kustomization's source.

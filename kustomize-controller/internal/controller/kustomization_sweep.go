@@ -29,16 +29,24 @@ func (r *KustomizationReconciler) sweeper(ctx context.Context) error {
 	if every <= 0 {
 		every = defaultSweepInterval
 	}
-	tick := time.NewTicker(every)
+	runEvery(ctx, every, func() {
+		if err := r.sweep(ctx); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing Kustomizations; resource managers not released")
+		}
+	})
+	return nil
+}
+
+// runEvery calls fn every interval until ctx is done; the first call is one interval in.
+func runEvery(ctx context.Context, interval time.Duration, fn func()) {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-tick.C:
-			if err := r.sweep(ctx); err != nil {
-				ctrl.LoggerFrom(ctx).Error(err, "listing Kustomizations; resource managers not released")
-			}
+			fn()
 		}
 	}
 }
