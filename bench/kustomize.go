@@ -103,63 +103,88 @@ spec:
 	return files
 }
 
+// worktree is a Git work tree whose commits are pushed to a repository on the harness's
+// Git server.
+type worktree struct {
+	dir string
+	// URL is the repository's address on the Git server.
+	URL string
+}
+
+// newWorktree creates the repository name on the Git server from files (path → content),
+// and returns the work tree it was committed from.
+func (h *harness) newWorktree(name string, files map[string]string) (*worktree, error) {
+	s, err := h.gitServer()
+	if err != nil {
+		return nil, err
+	}
+	w := &worktree{dir: filepath.Join(h.work, "src-"+name), URL: s.HTTPAddress() + "/" + name + ".git"}
+	for p, c := range files {
+		if err := w.write(p, c); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.git("init", "-q", "-b", "main"); err != nil {
+		return nil, err
+	}
+	if err := w.git("add", "-A"); err != nil {
+		return nil, err
+	}
+	if err := w.git("commit", "-q", "-m", "initial"); err != nil {
+		return nil, err
+	}
+	bare := filepath.Join(s.Root(), name+".git")
+	if out, err := exec.Command("git", "clone", "-q", "--bare", w.dir, bare).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("git clone: %v: %s", err, out)
+	}
+	return w, w.git("remote", "add", "origin", bare)
+}
+
+func (w *worktree) write(p, content string) error {
+	p = filepath.Join(w.dir, p)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, []byte(content), 0o644)
+}
+
+func (w *worktree) git(args ...string) error {
+	args = append([]string{"-C", w.dir, "-c", "user.name=bench", "-c", "user.email=bench@example.com"}, args...)
+	if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("git %v: %v: %s", args, err, out)
+	}
+	return nil
+}
+
+// push commits every change in the work tree and pushes it.
+func (w *worktree) push(message string) error {
+	for _, args := range [][]string{{"add", "-A"}, {"commit", "-q", "-m", message}, {"push", "-q", "origin", "main"}} {
+		if err := w.git(args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // monorepo creates a repository with one directory per app over a shared base, and returns
 // its URL and a function that commits a change to the base.
 func (h *harness) monorepo(name string, n int) (string, func(value string) error, error) {
-	s, err := h.gitServer()
-	if err != nil {
-		return "", nil, err
-	}
-	url := s.HTTPAddress() + "/" + name + ".git"
-	src := filepath.Join(h.work, "src-"+name)
-	write := func(p, content string) error {
-		p = filepath.Join(src, p)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(p, []byte(content), 0o644)
-	}
 	files := baseFiles(objects)
 	for i := range n {
 		app := fmt.Sprintf("app-%03d", i)
 		files["apps/"+app+"/kustomization.yaml"] = fmt.Sprintf("namePrefix: %s-\nlabels:\n  - pairs: {app.kubernetes.io/instance: %s}\n    includeSelectors: true\nresources: [../../base]\n", app, app)
 	}
-	for p, c := range files {
-		if err := write(p, c); err != nil {
-			return "", nil, err
-		}
-	}
-	bare := filepath.Join(s.Root(), name+".git")
-	gitIn := func(args ...string) error {
-		args = append([]string{"-C", src, "-c", "user.name=bench", "-c", "user.email=bench@example.com"}, args...)
-		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("git %v: %v: %s", args, err, out)
-		}
-		return nil
-	}
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "initial"}} {
-		if err := gitIn(args...); err != nil {
-			return "", nil, err
-		}
-	}
-	if out, err := exec.Command("git", "clone", "-q", "--bare", src, bare).CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("git clone: %v: %s", err, out)
-	}
-	if err := gitIn("remote", "add", "origin", bare); err != nil {
+	w, err := h.newWorktree(name, files)
+	if err != nil {
 		return "", nil, err
 	}
 	change := func(value string) error {
-		if err := write("base/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  greeting: "+value+"\n"); err != nil {
+		if err := w.write("base/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  greeting: "+value+"\n"); err != nil {
 			return err
 		}
-		for _, args := range [][]string{{"commit", "-q", "-am", "greeting: " + value}, {"push", "-q", "origin", "main"}} {
-			if err := gitIn(args...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return w.push("greeting: " + value)
 	}
-	return url, change, nil
+	return w.URL, change, nil
 }
 
 // manyApps measures, on the kwok cluster: the first apply of -apps apps until all are Ready
@@ -312,7 +337,21 @@ type gitops struct {
 	close func()
 }
 
-func (h *harness) gitops(ctx context.Context, repo string, n int) (_ *gitops, err error) {
+func (h *harness) gitops(ctx context.Context, repo string, n int) (*gitops, error) {
+	var change func(string) error
+	g, err := h.gitopsOf(ctx, func(ns string) (url string, err error) {
+		url, change, err = h.monorepo(repo+"-"+ns, n)
+		return url, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.change = change
+	return g, nil
+}
+
+// gitopsOf is gitops with the repository that create makes for the run's namespace.
+func (h *harness) gitopsOf(ctx context.Context, create func(ns string) (url string, err error)) (_ *gitops, err error) {
 	if err := h.startCluster(ctx); err != nil {
 		return nil, err
 	}
@@ -332,11 +371,10 @@ func (h *harness) gitops(ctx context.Context, repo string, n int) (_ *gitops, er
 		return nil, err
 	}
 	undo = append(undo, func() { h.deleteNamespace(g.ns) })
-	url, change, err := h.monorepo(repo+"-"+g.ns, n)
+	url, err := create(g.ns)
 	if err != nil {
 		return nil, err
 	}
-	g.change = change
 	if g.src, err = startSource(h, g.ns); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -58,6 +59,7 @@ func main() {
 	quick := flag.Bool("quick", false, "run the quick set: the quick scenarios, with -apps 100 unless given")
 	flag.IntVar(&apps, "apps", apps, "number of apps (Kustomizations) in the kustomize scenarios")
 	flag.IntVar(&objects, "objects", objects, "objects per app in the kustomize scenarios (at least 4)")
+	flag.StringVar(&bigSizes, "big-sizes", bigSizes, "comma-separated sizes of the one-Kustomization scenarios (kustomize-big-N), in objects")
 	flag.IntVar(&profileSeconds, "profile-seconds", 30, "length of the CPU profile")
 	flag.Parse()
 	if *quick {
@@ -90,7 +92,7 @@ func run(ctx context.Context, logger *log.Logger, runs int, only string, quick b
 	started := time.Now()
 	defer func() { logger.Printf("bench: %s in all", time.Since(started).Round(time.Second)) }()
 	var selected []scenario
-	for _, s := range append(sourceScenarios(), kustomizeScenarios()...) {
+	for _, s := range slices.Concat(sourceScenarios(), kustomizeScenarios(), bigScenarios()) {
 		if quick && !s.quick {
 			continue
 		}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+)
+
+// bigSizes are the sizes of the one-Kustomization scenario (-big-sizes).
+var bigSizes = "1000,5000,20000"
+
+// perFile is how many ConfigMaps one file of the big repository holds.
+const perFile = 100
+
+// bigScenarios measure one Kustomization of many objects, one scenario per size.
+func bigScenarios() []scenario {
+	var out []scenario
+	for _, f := range strings.Split(bigSizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2*perFile {
+			continue
+		}
+		n -= n % perFile
+		out = append(out, scenario{
+			name:   fmt.Sprintf("kustomize-big-%d", n),
+			note:   fmt.Sprintf("one Kustomization of %d ConfigMaps", n),
+			runAll: func(ctx context.Context, h *harness) ([]result, error) { return bigApp(ctx, h, n) },
+			quick:  n <= 1000,
+		})
+	}
+	return out
+}
+
+// bigFile is the file of ConfigMaps i*perFile to (i+1)*perFile-1; the first of them carries
+// revision.
+func bigFile(i int, revision string) string {
+	var b strings.Builder
+	for j := i * perFile; j < (i+1)*perFile; j++ {
+		value := "1"
+		if j == i*perFile {
+			value = revision
+		}
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%05d\n  labels:\n    app.kubernetes.io/part-of: big\ndata:\n  index: \"%d\"\n  revision: %q\n  setting: some-value-of-a-typical-length\n", j, j, value)
+	}
+	return b.String()
+}
+
+// bigKustomization is the kustomization.yaml of the first files files.
+func bigKustomization(files int) string {
+	var b strings.Builder
+	b.WriteString("resources:\n")
+	for i := range files {
+		fmt.Fprintf(&b, "  - cm-%03d.yaml\n", i)
+	}
+	return b.String()
+}
+
+// bigApp measures one Kustomization of n ConfigMaps (prune, no wait): created → Ready; a
+// reconcile.fluxcd.io/requestedAt with nothing changed; a commit changing 1% of the objects;
+// a commit removing 1,000 of them (a tenth of a smaller set), which are pruned.
+func bigApp(ctx context.Context, h *harness, n int) ([]result, error) {
+	files := n / perFile
+	var w *worktree
+	g, err := h.gitopsOf(ctx, func(ns string) (string, error) {
+		content := map[string]string{"big/kustomization.yaml": bigKustomization(files)}
+		for i := range files {
+			content[fmt.Sprintf("big/cm-%03d.yaml", i)] = bigFile(i, "1")
+		}
+		var err error
+		w, err = h.newWorktree("big-"+ns, content)
+		if err != nil {
+			return "", err
+		}
+		return w.URL, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	ns, kc := g.ns, g.kc
+	profiled := kc.profile(fmt.Sprintf("big-%d-%s", n, ns))
+	name := fmt.Sprintf("kustomize-big-%d", n)
+	note := func(s string) string {
+		if kustomizeArgs != "" {
+			s += " (" + kustomizeArgs + ")"
+		}
+		return s
+	}
+	key := types.NamespacedName{Namespace: ns, Name: "big"}
+	ks := &kustomizev1.Kustomization{}
+	// wait polls the Kustomization until it is Ready at its generation and done says so. A
+	// status of thousands of inventory entries is large: it is read twice a second.
+	wait := func(what string, done func(*kustomizev1.Kustomization) bool) error {
+		deadline := time.Now().Add(30 * time.Minute)
+		for {
+			if err := h.env.Client.Get(ctx, key, ks); err != nil {
+				return err
+			}
+			ready := false
+			for _, c := range ks.Status.Conditions {
+				ready = ready || (c.Type == meta.ReadyCondition && c.Status == metav1.ConditionTrue)
+			}
+			if ready && ks.Status.ObservedGeneration == ks.Generation && done(ks) {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: not done after 30m (controller log: %s)", what, kc.logPath)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	entries := func(k *kustomizev1.Kustomization) int {
+		if k.Status.Inventory == nil {
+			return 0
+		}
+		return len(k.Status.Inventory.Entries)
+	}
+	// phase measures fn, which starts a change, until wait's condition holds.
+	phase := func(scenario, what string, fn func() error, done func(*kustomizev1.Kustomization) bool) (result, error) {
+		before, err := kc.usage()
+		if err != nil {
+			return result{}, err
+		}
+		start := time.Now()
+		if err := fn(); err != nil {
+			return result{}, err
+		}
+		if err := wait(what, done); err != nil {
+			return result{}, err
+		}
+		kc.debugRequests()
+		r, err := kc.since(before, start)
+		r.Scenario, r.Note = scenario, note(what)
+		return r, err
+	}
+
+	// 1. Created → Ready.
+	first, err := phase(name+"-first-apply", fmt.Sprintf("one Kustomization of %d ConfigMaps (prune, no wait), created to Ready", n), func() error {
+		return h.env.Client.Create(ctx, &kustomizev1.Kustomization{
+			ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: ns},
+			Spec: kustomizev1.KustomizationSpec{
+				Interval: meta.Duration{Duration: time.Hour}, Path: "./big", Prune: true,
+				Timeout:         &meta.Duration{Duration: 30 * time.Minute},
+				TargetNamespace: ns,
+				SourceRef:       kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "monorepo"},
+			},
+		})
+	}, func(k *kustomizev1.Kustomization) bool { return entries(k) == n })
+	if err != nil {
+		return nil, err
+	}
+	first.Extra = map[string]float64{"objects/s": float64(int(float64(n) / first.WallSec))}
+	revision := ks.Status.LastAppliedRevision
+
+	// 2. requestedAt with nothing changed, as `flux reconcile kustomization` sends it.
+	requestedAt := time.Now().Format(time.RFC3339Nano)
+	verify, err := phase(name+"-requested-no-change", fmt.Sprintf("reconcile.fluxcd.io/requestedAt on the Ready Kustomization of %d ConfigMaps, nothing changed, until handled", n), func() error {
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, requestedAt)
+		return h.env.Client.Patch(ctx, ks, client.RawPatch(types.MergePatchType, []byte(patch)))
+	}, func(k *kustomizev1.Kustomization) bool { return k.Status.LastHandledReconcileAt == requestedAt })
+	if err != nil {
+		return nil, err
+	}
+	verify.Extra = map[string]float64{"of first apply (%)": percentOf(verify.WallSec, first.WallSec)}
+
+	// 3. A commit changing one object in a hundred.
+	changed, err := phase(name+"-change-1pct", fmt.Sprintf("a commit changing %d of the %d ConfigMaps, pushed and announced with requestedAt, until Ready at the new revision", files, n), func() error {
+		for i := range files {
+			if err := w.write(fmt.Sprintf("big/cm-%03d.yaml", i), bigFile(i, "2")); err != nil {
+				return err
+			}
+		}
+		if err := w.push("one in a hundred"); err != nil {
+			return err
+		}
+		return requestReconcile(ctx, h, ns, "monorepo")
+	}, func(k *kustomizev1.Kustomization) bool { return k.Status.LastAppliedRevision != revision })
+	if err != nil {
+		return nil, err
+	}
+	changed.Extra = map[string]float64{"of first apply (%)": percentOf(changed.WallSec, first.WallSec)}
+	revision = ks.Status.LastAppliedRevision
+
+	// 4. A commit removing 1,000 objects (a tenth of a set under 5,000), pruned.
+	removed := 1000
+	if n < 5*removed {
+		removed = n / 10
+	}
+	pruned, err := phase(name+"-prune", fmt.Sprintf("a commit removing %d of the %d ConfigMaps, pushed and announced, until pruned and Ready", removed, n), func() error {
+		if err := w.write("big/kustomization.yaml", bigKustomization(files-removed/perFile)); err != nil {
+			return err
+		}
+		if err := w.push("remove some"); err != nil {
+			return err
+		}
+		return requestReconcile(ctx, h, ns, "monorepo")
+	}, func(k *kustomizev1.Kustomization) bool {
+		return k.Status.LastAppliedRevision != revision && entries(k) == n-removed
+	})
+	if err != nil {
+		return nil, err
+	}
+	pruned.Extra = map[string]float64{"of first apply (%)": percentOf(pruned.WallSec, first.WallSec)}
+	kc.heapProfile(fmt.Sprintf("big-%d-%s", n, ns))
+	<-profiled
+	return []result{first, verify, changed, pruned}, nil
+}
+
+func percentOf(part, whole float64) float64 {
+	if whole <= 0 {
+		return 0
+	}
+	return float64(int(1000*part/whole)) / 10
+}
