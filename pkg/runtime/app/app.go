@@ -78,9 +78,8 @@ func NewManager(o *Options, scheme *runtime.Scheme, watched Watched, log logr.Lo
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	cfg.QPS = o.KubeAPIQPS
-	cfg.Burst = o.KubeAPIBurst
 	cfg.UserAgent = o.Name
+	log.Info(o.RateLimit(context.Background(), cfg))
 
 	cacheOpts := cache.Options{}
 	runtimeNamespace := os.Getenv(RuntimeNamespaceEnv)

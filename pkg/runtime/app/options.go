@@ -34,9 +34,12 @@ type Options struct {
 	IntervalJitterPercentage uint8
 	MinRetryDelay            time.Duration
 	MaxRetryDelay            time.Duration
-	KubeAPIQPS               float32
-	KubeAPIBurst             int
-	GracefulShutdownTimeout  time.Duration
+	// KubeAPIQPS and KubeAPIBurst bound the client's requests to the API server. Left at
+	// their defaults, they apply only to an API server without priority and fairness (see
+	// RateLimit).
+	KubeAPIQPS              float32
+	KubeAPIBurst            int
+	GracefulShutdownTimeout time.Duration
 	// ConfigsLabelSelector, set by a controller that watches the ConfigMaps and Secrets its
 	// objects reference (--watch-configs-label-selector), limits the manager's cache of those
 	// kinds to the objects it selects, instead of every ConfigMap and Secret in the cluster.
@@ -45,6 +48,10 @@ type Options struct {
 	LeaderElection LeaderElectionOptions
 	Log            LogOptions
 	FeatureGates   FeatureGates
+
+	// flags are the flags BindFlags registered: they tell a limit set on purpose from the
+	// default.
+	flags *pflag.FlagSet
 }
 
 // LeaderElectionOptions configure the lease that makes one replica the active one.
@@ -110,8 +117,9 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.Uint8Var(&o.IntervalJitterPercentage, "interval-jitter-percentage", o.IntervalJitterPercentage, "Percentage of jitter added to each object's interval, between 0 and 99.")
 	fs.DurationVar(&o.MinRetryDelay, "min-retry-delay", o.MinRetryDelay, "The first backoff delay after a failed reconcile.")
 	fs.DurationVar(&o.MaxRetryDelay, "max-retry-delay", o.MaxRetryDelay, "The longest backoff delay after failed reconciles.")
-	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "The maximum queries per second to the Kubernetes API.")
-	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "The maximum burst of queries to the Kubernetes API.")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "The maximum queries per second to the Kubernetes API. Unless this or --kube-api-burst is set, no client-side limit applies when the API server has priority and fairness, which protects it; -1: no limit.")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "The maximum burst of queries to the Kubernetes API (see --kube-api-qps).")
+	o.flags = fs
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout, "How long to wait for running reconciles to finish on shutdown.")
 
 	fs.BoolVar(&o.LeaderElection.Enable, "enable-leader-election", o.LeaderElection.Enable, "Ensure only one replica is active, through a Lease.")
