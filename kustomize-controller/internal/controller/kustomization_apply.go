@@ -129,10 +129,16 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomi
 	}
 	bk := buildKey(a, obj, postBuild)
 	started := time.Now()
-	if requested(obj) || (last != nil && last.verifyDue(started, r.VerifyInterval)) {
-		last = nil // verify every object with the API server
+	confirmed := false
+	if last != nil && (requested(obj) || last.verifyDue(started, r.VerifyInterval)) {
+		// Compared with the API server: what the tracker shows is trusted no further.
+		last = r.confirm(ctx, s.resources.Client(), key, last)
+		last.verified, confirmed = started, true
 	}
 	if last != nil && last.buildKey == bk && last.unchanged(r) {
+		if confirmed {
+			r.memos.Store(key, last)
+		}
 		return nil
 	}
 
@@ -230,7 +236,13 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 		case prev != nil && direct(o):
 			directs = append(directs, directObject{obj: o, resourceVersion: r.liveVersion(*prev)})
 		case direct(o) && r.knownAbsent(o):
-			directs = append(directs, directObject{obj: o})
+			directs = append(directs, directObject{obj: o, checkOwners: true})
+		case direct(o):
+			if rv, ok := r.appliedOnly(o); ok {
+				directs = append(directs, directObject{obj: o, resourceVersion: rv, checkOwners: true})
+				break
+			}
+			managed = append(managed, o)
 		default:
 			managed = append(managed, o)
 		}

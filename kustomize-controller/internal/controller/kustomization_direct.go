@@ -10,6 +10,7 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/fluxcd/pkg/ssa/utils"
 	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,10 +22,12 @@ import (
 
 // The direct path applies an object with a single request, where the resource manager would
 // first read it and dry-run it. It is taken only when the controller knows what the live
-// object is: absent (the tracker has synced its kind and holds no such object), or exactly as
-// the controller left it (untouched since it was last seen equal to a build). In both cases
-// the dry-run could only confirm what is already known, and there is no foreign field
-// ownership to clean up.
+// object is: absent (the tracker has synced its kind and holds no such object), exactly as
+// the controller left it (untouched since it was last seen equal to a build), or written by
+// this controller's server-side applies alone (after a restart, say, when nothing is
+// remembered). In each case there is no foreign field ownership to clean up, and the apply's
+// answer says what the dry-run would have: a resourceVersion that did not move is an
+// unchanged object.
 
 // direct reports whether an object may take the direct path at all: kinds that later stages
 // wait for, and objects with per-object apply policies, go through the resource manager.
@@ -49,6 +52,10 @@ type directObject struct {
 	obj *unstructured.Unstructured
 	// resourceVersion of the live copy; empty when it is known to be absent.
 	resourceVersion string
+	// checkOwners sends the object to the resource manager when the apply's answer shows
+	// other field managers than this controller's applies: the tracker's copy was not known
+	// to be as the controller left it.
+	checkOwners bool
 }
 
 // directResult is the outcome of the direct path.
@@ -58,8 +65,8 @@ type directResult struct {
 	fingerprints map[string]string
 	// recheck are the objects the resource manager must handle after all: the apply failed
 	// (an immutable field, say, which it may recreate with force), or the object turned out to
-	// exist with other field managers (applied by someone else before the tracker saw it),
-	// whose ownership it cleans up.
+	// have other field managers (written by someone else before the tracker saw it), whose
+	// ownership it cleans up.
 	recheck []*unstructured.Unstructured
 }
 
@@ -83,7 +90,7 @@ func (r *KustomizationReconciler) applyDirect(ctx context.Context, c client.Clie
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil || (d.resourceVersion == "" && r.foreignManagers(applied)) {
+			if err != nil || (d.checkOwners && r.foreignManagers(applied)) {
 				res.recheck = append(res.recheck, d.obj)
 				return nil
 			}
@@ -107,15 +114,26 @@ func (r *KustomizationReconciler) applyDirect(ctx context.Context, c client.Clie
 	return res, err
 }
 
-// foreignManagers reports whether an object has fields managed by anyone but this controller
-// (the API server's own status writers aside).
-func (r *KustomizationReconciler) foreignManagers(o *unstructured.Unstructured) bool {
+// foreignManagers reports whether an object has fields managed otherwise than by this
+// controller's server-side applies (the API server's own status writers aside): by another
+// writer, or by an update of this controller's that the resource manager would clean up.
+func (r *KustomizationReconciler) foreignManagers(o metav1.Object) bool {
 	for _, mf := range o.GetManagedFields() {
-		if mf.Manager != r.FieldManager && mf.Subresource != "status" {
+		if mf.Subresource != "status" && (mf.Manager != r.FieldManager || mf.Operation != metav1.ManagedFieldsOperationApply) {
 			return true
 		}
 	}
 	return false
+}
+
+// appliedOnly returns the resourceVersion of the tracked live copy of o when the tracker has
+// one and only this controller's applies wrote it.
+func (r *KustomizationReconciler) appliedOnly(o *unstructured.Unstructured) (string, bool) {
+	live, known := r.tracker.Get(o.GroupVersionKind(), types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()})
+	if !known || live == nil || r.foreignManagers(live) {
+		return "", false
+	}
+	return live.GetResourceVersion(), true
 }
 
 // liveVersion returns the resourceVersion of the tracked live copy of o.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,7 +206,8 @@ func TestKustomizationRestoresAFieldRemovedByAnotherWriter(t *testing.T) {
 }
 
 // The fast path trusts the tracker only for --verify-interval: then the objects are compared
-// with the API server again, although nothing changed in Git or in the cluster.
+// with the API server again (listed, not dry-run: nobody wrote to them), although nothing
+// changed in Git or in the cluster.
 func TestKustomizationComparesWithTheAPIServerPeriodically(t *testing.T) {
 	ns := "verify-periodically"
 	namespace(t, ns)
@@ -215,16 +217,21 @@ func TestKustomizationComparesWithTheAPIServerPeriodically(t *testing.T) {
 	})
 	waitKS(t, ks, appliedRevision("main@sha1:0001"))
 	compared := make(chan struct{}, 1)
-	afterPatch(t, "ConfigMap", types.NamespacedName{Namespace: ns, Name: "frontend"}, func() {
+	afterList(t, "ConfigMap", ns, func() {
 		select {
 		case compared <- struct{}{}:
 		default:
 		}
 	})
+	var patches atomic.Int32
+	afterPatch(t, "ConfigMap", types.NamespacedName{Namespace: ns, Name: "frontend"}, func() { patches.Add(1) })
 	select {
 	case <-compared:
 	case <-time.After(3 * suiteVerifyInterval):
 		t.Fatalf("the ConfigMap was not compared with the API server in %s", 3*suiteVerifyInterval)
+	}
+	if n := patches.Load(); n != 0 {
+		t.Errorf("%d dry-runs or applies of a ConfigMap nobody wrote to", n)
 	}
 }
 
@@ -254,7 +261,13 @@ func TestKustomizationDriftDuringApplyIsCorrected(t *testing.T) {
 	ns := "drift-during-apply"
 	ks := hourlyFrontend(t, ns, "during")
 	edited := editDuringApply(t, ns)
-	// A manual request compares every object with the API server.
+	// Another writer's label (not drift: Git sets no such label) makes the ConfigMap one to
+	// compare with a dry-run, which a manual request then does.
+	cm := &corev1.ConfigMap{}
+	cm.Name, cm.Namespace = "frontend", ns
+	if err := env.Client.Patch(testenv.Context(t), cm, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"team":"web"}}}`)), client.FieldOwner("kubectl-label")); err != nil {
+		t.Fatal(err)
+	}
 	requestReconcile(t, ks, "during")
 	waitEdited(t, edited)
 	testenv.Eventually(t, 20*time.Second, func() error {

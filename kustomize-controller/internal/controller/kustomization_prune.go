@@ -7,8 +7,13 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/utils"
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -63,35 +68,91 @@ func (r *KustomizationReconciler) prune(ctx context.Context, obj *kustomizev1.Ku
 	return r.deleteInventory(ctx, obj, stale, resources)
 }
 
-// deleteInventory deletes the referenced objects one by one; those it could not delete are
-// returned, with the joined errors.
+// deleteInventory deletes the referenced objects, ConcurrentSSA at a time; the namespaces,
+// CRDs and cluster roles among them go last, one at a time, as Flux orders them. Those it
+// could not delete are returned, with the joined errors.
 func (r *KustomizationReconciler) deleteInventory(ctx context.Context, obj *kustomizev1.Kustomization, refs []kustomizev1.ResourceRef, resources *ssa.ResourceManager) (pruneResult, error) {
-	var res pruneResult
-	var errs []error
 	opts := deleteOptions(obj)
 	// Until the next apply is remembered (or the Kustomization forgotten), these deletions
 	// are the controller's own, not drift.
 	r.pruning.Store(client.ObjectKeyFromObject(obj), struct{}{})
-	for _, ref := range refs {
+	type outcome struct {
+		entry *ssa.ChangeSetEntry
+		err   error
+	}
+	outcomes := make([]outcome, len(refs))
+	var definitions []int
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(r.ConcurrentSSA, 1))
+	for i, ref := range refs {
 		u, err := parseInventoryRef(ref)
 		if err != nil {
-			errs = append(errs, err) // an entry that can never be resolved is dropped
+			outcomes[i].err = err // an entry that can never be resolved is dropped
 			continue
 		}
-		entry, err := resources.Delete(ctx, u, opts)
-		if err != nil {
-			res.failed = append(res.failed, ref)
-			errs = append(errs, err)
+		if utils.IsClusterDefinition(u) {
+			definitions = append(definitions, i)
 			continue
 		}
-		if entry.Action == ssa.DeletedAction {
-			res.deleted = append(res.deleted, entry.String())
+		g.Go(func() error {
+			outcomes[i].entry, outcomes[i].err = r.deleteOne(gctx, u, opts, resources)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for _, i := range definitions {
+		u, _ := parseInventoryRef(refs[i])
+		outcomes[i].entry, outcomes[i].err = r.deleteOne(ctx, u, opts, resources)
+	}
+
+	var res pruneResult
+	var errs []error
+	for i, o := range outcomes {
+		switch {
+		case o.err != nil:
+			if o.entry != nil {
+				res.failed = append(res.failed, refs[i])
+			}
+			errs = append(errs, o.err)
+		case o.entry.Action == ssa.DeletedAction:
+			res.deleted = append(res.deleted, o.entry.String())
 		}
 	}
 	if len(errs) > 0 {
 		return res, fmt.Errorf("pruning failed: %w", errors.Join(errs...))
 	}
 	return res, nil
+}
+
+// deleteOne deletes an object of the inventory. When the tracker holds it, the owner labels
+// and the opt-outs are checked on that copy, and the object is deleted on the condition that
+// it is still that copy (its UID and resourceVersion): one request. Otherwise, or when it
+// changed since, the resource manager reads it first, as Flux does.
+func (r *KustomizationReconciler) deleteOne(ctx context.Context, u *unstructured.Unstructured, opts ssa.DeleteOptions, resources *ssa.ResourceManager) (*ssa.ChangeSetEntry, error) {
+	live, known := r.tracker.Get(u.GroupVersionKind(), client.ObjectKeyFromObject(u))
+	if !known || live == nil {
+		// Absent from the tracker may mean not seen yet: the API server is asked.
+		return resources.Delete(ctx, u, opts)
+	}
+	seen := &unstructured.Unstructured{}
+	seen.SetLabels(live.GetLabels())
+	seen.SetAnnotations(live.GetAnnotations())
+	if !labels.SelectorFromSet(opts.Inclusions).Matches(labels.Set(live.GetLabels())) || utils.AnyInMetadata(seen, opts.Exclusions) {
+		entry := entryFor(u, ssa.SkippedAction)
+		return &entry, nil
+	}
+	uid, version := live.GetUID(), live.GetResourceVersion()
+	err := resources.Client().Delete(ctx, u, client.PropagationPolicy(opts.PropagationPolicy),
+		client.Preconditions{UID: &uid, ResourceVersion: &version})
+	switch {
+	case err == nil || apierrors.IsNotFound(err):
+		entry := entryFor(u, ssa.DeletedAction)
+		return &entry, nil
+	case apierrors.IsConflict(err):
+		return resources.Delete(ctx, u, opts) // changed since the tracker saw it
+	}
+	entry := entryFor(u, ssa.UnknownAction)
+	return &entry, fmt.Errorf("%s delete failed: %w", utils.FmtUnstructured(u), err)
 }
 
 // finalize garbage-collects the inventory of a Kustomization being deleted, as its

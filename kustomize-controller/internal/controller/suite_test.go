@@ -48,6 +48,9 @@ var (
 	// afterPatches holds, by '<kind>/<namespace>/<name>', what a test does right after the
 	// controller sent that object to the API server (a dry-run or an apply).
 	afterPatches sync.Map // string → func()
+	// afterLists holds, by '<kind>/<namespace>', what a test does right after the controller
+	// listed objects of that kind in that namespace from the API server.
+	afterLists sync.Map // string → func()
 	// failNextPatches holds the objects whose next patch fails, by '<kind>/<namespace>/<name>'.
 	failNextPatches sync.Map // string → struct{}
 )
@@ -200,6 +203,14 @@ func (h *hookedImpersonator) ClientFor(account types.NamespacedName) (client.Cli
 			}
 			return err
 		},
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			err := c.List(ctx, list, opts...)
+			o := (&client.ListOptions{}).ApplyOptions(opts)
+			if f, ok := afterLists.Load(strings.TrimSuffix(list.GetObjectKind().GroupVersionKind().Kind, "List") + "/" + o.Namespace); ok {
+				f.(func())()
+			}
+			return err
+		},
 	}), nil
 }
 
@@ -216,6 +227,14 @@ func afterPatch(t *testing.T, kind string, key types.NamespacedName, f func()) {
 	id := kind + "/" + key.Namespace + "/" + key.Name
 	afterPatches.Store(id, f)
 	t.Cleanup(func() { afterPatches.Delete(id) })
+}
+
+// afterList runs f after each list of objects of kind in namespace that the controller
+// sends, until t ends.
+func afterList(t *testing.T, kind, namespace string, f func()) {
+	id := kind + "/" + namespace
+	afterLists.Store(id, f)
+	t.Cleanup(func() { afterLists.Delete(id) })
 }
 
 // artifactServer serves tarballs made by the tests, as source-controller would.
