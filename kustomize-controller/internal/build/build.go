@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
@@ -91,35 +92,32 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 	if err := generateKustomization(fsys, dir); err != nil {
 		return nil, err
 	}
-	target := dir
-	if o.hasOverrides() {
-		if target, err = writeOverlay(fsys, dir, o); err != nil {
-			return nil, err
+	groups, err := shards(fsys, dir, o)
+	if err != nil {
+		return nil, err
+	}
+	var resources []*resource.Resource
+	if len(groups) > 1 {
+		resources, err = buildShards(fsys, groups, o)
+	} else {
+		target := dir
+		if o.hasOverrides() {
+			if target, err = writeOverlay(fsys, dir, o); err != nil {
+				return nil, err
+			}
 		}
-	}
-
-	opts := krusty.MakeDefaultOptions()
-	opts.LoadRestrictions = types.LoadRestrictionsNone // the file system confines reads to the root
-	opts.PluginConfig = types.DisabledPluginConfig()
-	resources, err := krusty.MakeKustomizer(opts).Run(fsys, target)
-	if err != nil && fsys.decryptErr != nil {
-		return nil, fsys.decryptErr
-	}
-	if err != nil && fsys.refused != nil {
-		return nil, fsys.refused
+		resources, err = kustomizeBuild(fsys, target)
 	}
 	if err != nil {
-		// Show paths relative to the artifact, not the controller's directories.
-		msg := strings.ReplaceAll(err.Error(), fsys.root+string(os.PathSeparator), "")
-		return nil, fmt.Errorf("kustomize build failed: %s", msg)
+		return nil, err
 	}
 
 	var overlayPaths *regexp.Regexp // of the build metadata: see relativizeBuildMetadata
 	if len(o.BuildMetadata) > 0 {
 		overlayPaths = regexp.MustCompile(`\.\./` + regexp.QuoteMeta(filepath.Base(fsys.root)) + `/([^\s"']*)`)
 	}
-	objects := make([]*unstructured.Unstructured, 0, resources.Size())
-	for _, r := range resources.Resources() {
+	objects := make([]*unstructured.Unstructured, 0, len(resources))
+	for _, r := range resources {
 		// Through JSON, so that numbers are int64 or float64 as unstructured requires.
 		data, err := r.MarshalJSON()
 		if err != nil {
@@ -159,6 +157,25 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 		objects = append(objects, u)
 	}
 	return objects, nil
+}
+
+// kustomizeBuild runs kustomize on the kustomization in dir.
+func kustomizeBuild(fsys *confinedFS, dir string) ([]*resource.Resource, error) {
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = types.LoadRestrictionsNone // the file system confines reads to the root
+	opts.PluginConfig = types.DisabledPluginConfig()
+	resources, err := krusty.MakeKustomizer(opts).Run(fsys, dir)
+	switch {
+	case err != nil && fsys.decryptErr != nil:
+		return nil, fsys.decryptErr
+	case err != nil && fsys.refused != nil:
+		return nil, fsys.refused
+	case err != nil:
+		// Show paths relative to the artifact, not the controller's directories.
+		msg := strings.ReplaceAll(err.Error(), fsys.root+string(os.PathSeparator), "")
+		return nil, fmt.Errorf("kustomize build failed: %s", msg)
+	}
+	return resources.Resources(), nil
 }
 
 func (o Options) hasOverrides() bool {
@@ -229,18 +246,24 @@ func writeOverlay(fsys *confinedFS, dir string, o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	k := types.Kustomization{
-		TypeMeta:   types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind},
-		Resources:  []string{filepath.ToSlash(rel)},
-		Namespace:  o.TargetNamespace,
-		NamePrefix: o.NamePrefix,
-		NameSuffix: o.NameSuffix,
-	}
+	k := overrides(o)
+	k.Resources = []string{filepath.ToSlash(rel)}
 	for _, c := range o.Components {
 		if o.IgnoreMissingComponents && !fsys.IsDir(filepath.Join(dir, filepath.FromSlash(c))) {
 			continue
 		}
 		k.Components = append(k.Components, path.Join(filepath.ToSlash(rel), c))
+	}
+	return fsys.overlay, writeKustomization(fsys, fsys.overlay, &k)
+}
+
+// overrides is a kustomization of the Kustomization's overrides, without resources.
+func overrides(o Options) types.Kustomization {
+	k := types.Kustomization{
+		TypeMeta:   types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind},
+		Namespace:  o.TargetNamespace,
+		NamePrefix: o.NamePrefix,
+		NameSuffix: o.NameSuffix,
 	}
 	for _, p := range o.Patches {
 		patch := types.Patch{Patch: p.Patch}
@@ -265,7 +288,7 @@ func writeOverlay(fsys *confinedFS, dir string, o Options) (string, error) {
 	for _, m := range o.BuildMetadata {
 		k.BuildMetadata = append(k.BuildMetadata, string(m))
 	}
-	return fsys.overlay, writeKustomization(fsys, fsys.overlay, &k)
+	return k
 }
 
 func writeKustomization(fsys *confinedFS, dir string, k *types.Kustomization) error {

@@ -1,0 +1,43 @@
+package build
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// BenchmarkBuild5000 builds one kustomization of 5,000 ConfigMaps in 50 files with a
+// targetNamespace, whole (as kustomize alone does) and in shards.
+func BenchmarkBuild5000(b *testing.B) {
+	root := b.TempDir()
+	var files []string
+	for f := range 50 {
+		var doc strings.Builder
+		for i := f * 100; i < (f+1)*100; i++ {
+			fmt.Fprintf(&doc, "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-%05d\ndata:\n  index: \"%d\"\n", i, i)
+		}
+		name := fmt.Sprintf("cm-%03d.yaml", f)
+		files = append(files, name)
+		if err := os.WriteFile(filepath.Join(root, name), []byte(doc.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "kustomization.yaml"), []byte("resources: ["+strings.Join(files, ", ")+"]\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for name, size := range map[string]int64{"whole": 1 << 40, "sharded": shardBytes} {
+		b.Run(name, func(b *testing.B) {
+			was := shardBytes
+			shardBytes = size
+			defer func() { shardBytes = was }()
+			for b.Loop() {
+				objs, err := Build(Options{Root: root, Path: ".", TargetNamespace: "team", Name: "big", Namespace: "flux-system"})
+				if err != nil || len(objs) != 5000 {
+					b.Fatal(len(objs), err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,241 @@
+package build
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
+)
+
+// shardFixture is a directory of manifest files of the kinds the per-object overrides treat
+// specially: cluster-scoped objects, RoleBinding subjects, webhook and CRD service references,
+// images, Lists, local configs and objects with a namespace of their own.
+func shardFixture() map[string]string {
+	return map[string]string{
+		"app/namespace.yaml":   "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n",
+		"app/clusterrole.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\nrules: []\n",
+		"app/rolebinding.yaml": `apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: read
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: reader}
+subjects:
+- {kind: ServiceAccount, name: web, namespace: default}
+- {kind: ServiceAccount, name: ops, namespace: ops}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: read-all
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: reader}
+subjects:
+- {kind: ServiceAccount, name: web, namespace: default}
+`,
+		"app/deployment.yaml": deployment,
+		"app/service.yaml":    service,
+		"app/list.yaml": `apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: listed-a}, data: {k: a}}
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: listed-b}, data: {k: b}}
+`,
+		"app/multi.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata: {name: one, namespace: elsewhere}
+data: {k: "1"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: local
+  annotations: {config.kubernetes.io/local-config: "true"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: token}
+stringData: {token: not-a-secret}
+`,
+		"app/webhook.yaml": `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: check}
+webhooks:
+- name: check.example.com
+  clientConfig: {service: {name: webhook, namespace: default, path: /check}}
+  admissionReviewVersions: [v1]
+  sideEffects: None
+`,
+		"app/crd.yaml": `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]
+  conversion:
+    strategy: Webhook
+    webhook:
+      clientConfig: {service: {name: convert, namespace: default}}
+      conversionReviewVersions: [v1]
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: gadget}
+`,
+	}
+}
+
+// withShardBytes builds with shards of at most n bytes (each file its own shard at 1).
+func withShardBytes(t *testing.T, n int64, o Options) ([]*unstructured.Unstructured, error) {
+	t.Helper()
+	was := shardBytes
+	shardBytes = n
+	defer func() { shardBytes = was }()
+	return Build(o)
+}
+
+// A build in shards gives kustomize's result for the whole build: the same objects, with the
+// same overrides applied, in the same order.
+func TestShardedBuildIsTheWholeBuild(t *testing.T) {
+	listed := shardFixture()
+	var files []string
+	for p := range listed {
+		files = append(files, strings.TrimPrefix(p, "app/"))
+	}
+	sort.Strings(files)
+	listed["app/kustomization.yaml"] = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- " + strings.Join(files, "\n- ") + "\n"
+	trees := map[string]string{"listed": writeTree(t, listed), "generated": writeTree(t, shardFixture())}
+	variants := map[string]func(*Options){
+		"no overrides":     func(*Options) {},
+		"target namespace": func(o *Options) { o.TargetNamespace = "team" },
+		"common metadata": func(o *Options) {
+			o.CommonMetadata = &kustomizev1.CommonMetadata{Labels: map[string]string{"tier": "web"}, Annotations: map[string]string{"owner": "platform"}}
+		},
+		"images": func(o *Options) {
+			o.Images = []kustomize.Image{{Name: "ghcr.io/example/frontend", NewTag: "2.0.0"}}
+		},
+		"all": func(o *Options) {
+			o.TargetNamespace = "team"
+			o.CommonMetadata = &kustomizev1.CommonMetadata{Labels: map[string]string{"tier": "web"}}
+			o.Images = []kustomize.Image{{Name: "ghcr.io/example/frontend", Digest: "sha256:" + strings.Repeat("a", 64)}}
+		},
+	}
+	for tree, root := range trees {
+		for name, set := range variants {
+			t.Run(tree+"/"+name, func(t *testing.T) {
+				o := Options{Root: root, Path: "./app", Name: "app", Namespace: "flux-system"}
+				set(&o)
+				fsys, err := newConfinedFS(root)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := generateKustomization(fsys, fsys.root+"/app"); err != nil {
+					t.Fatal(err)
+				}
+				if groups, err := shards(fsys, fsys.root+"/app", o); err != nil || len(groups) != 0 {
+					t.Fatalf("%d shards of a small build, %v", len(groups), err)
+				}
+				was := shardBytes
+				shardBytes = 1
+				groups, err := shards(fsys, fsys.root+"/app", o)
+				shardBytes = was
+				if err != nil || len(groups) != len(files) {
+					t.Fatalf("%d shards of %d files at one byte, %v", len(groups), len(files), err)
+				}
+				whole, err := withShardBytes(t, 1<<40, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sharded, err := withShardBytes(t, 1, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a, b := asJSON(t, whole), asJSON(t, sharded); a != b {
+					t.Errorf("sharded build differs from the whole build:\nwhole:   %s\nsharded: %s", a, b)
+				}
+				if len(whole) != 13 {
+					t.Errorf("%d objects built, want 13 (the local config dropped, the List expanded)", len(whole))
+				}
+			})
+		}
+	}
+}
+
+// Two files defining the same object fail the sharded build as they fail kustomize's.
+func TestShardedBuildRefusesTheSameObjectTwice(t *testing.T) {
+	files := shardFixture()
+	files["app/again.yaml"] = service
+	o := Options{Root: writeTree(t, files), Path: "./app", Name: "app", Namespace: "flux-system"}
+	for _, n := range []int64{1 << 40, 1} {
+		if _, err := withShardBytes(t, n, o); err == nil || !strings.Contains(err.Error(), "already registered id") {
+			t.Errorf("shards of %d bytes: %v", n, err)
+		}
+	}
+}
+
+// What acts across objects, or is more than a list of files, is built whole.
+func TestShardsOnlyForListsOfFiles(t *testing.T) {
+	cases := map[string]struct {
+		kustomization string
+		o             Options
+	}{
+		"name prefix":    {"resources: [a.yaml, b.yaml]\n", Options{NamePrefix: "p-"}},
+		"patches":        {"resources: [a.yaml, b.yaml]\n", Options{Patches: []kustomize.Patch{{Patch: "[]"}}}},
+		"components":     {"resources: [a.yaml, b.yaml]\n", Options{Components: []string{"c"}}},
+		"build metadata": {"resources: [a.yaml, b.yaml]\n", Options{BuildMetadata: []kustomizev1.BuildMetadataOption{"originAnnotations"}}},
+		"generator":      {"resources: [a.yaml, b.yaml]\nconfigMapGenerator: [{name: g, literals: [k=v]}]\n", Options{}},
+		"own namespace":  {"namespace: x\nresources: [a.yaml, b.yaml]\n", Options{}},
+		"a directory":    {"resources: [a.yaml, sub]\n", Options{}},
+		"a component":    {"apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [a.yaml, b.yaml]\n", Options{}},
+		"one file":       {"resources: [a.yaml]\n", Options{}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			root := writeTree(t, map[string]string{
+				"app/kustomization.yaml": c.kustomization, "app/a.yaml": service, "app/b.yaml": deployment,
+				"app/sub/kustomization.yaml": "resources: []\n",
+			})
+			fsys, err := newConfinedFS(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			was := shardBytes
+			shardBytes = 1
+			defer func() { shardBytes = was }()
+			if groups, err := shards(fsys, fsys.root+"/app", c.o); err != nil || groups != nil {
+				t.Errorf("%d shards, %v", len(groups), err)
+			}
+		})
+	}
+	// And the list itself is: one shard per file at one byte.
+	root := writeTree(t, map[string]string{"app/kustomization.yaml": "resources: [a.yaml, b.yaml]\n", "app/a.yaml": service, "app/b.yaml": deployment})
+	fsys, err := newConfinedFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	was := shardBytes
+	shardBytes = 1
+	defer func() { shardBytes = was }()
+	if groups, err := shards(fsys, fsys.root+"/app", Options{TargetNamespace: "x"}); err != nil || len(groups) != 2 {
+		t.Errorf("%d shards of a list of two files, %v", len(groups), err)
+	}
+}
+
+func asJSON(t *testing.T, objs []*unstructured.Unstructured) string {
+	t.Helper()
+	var b strings.Builder
+	for _, o := range objs {
+		data, err := json.Marshal(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(data)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
