@@ -69,6 +69,33 @@ webhooks:
   admissionReviewVersions: [v1]
   sideEffects: None
 `,
+		"app/separators.yaml": `# leading comment
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: sep-a}
+---   
+# only a comment
+---
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: sep-b
+data:
+  text: |
+    --- not a marker: indented
+---
+`,
+		"app/unsplittable.yaml": `--- # a marker with a comment
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: unsplit-a}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: unsplit-b}
+`,
 		"app/crd.yaml": `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata: {name: widgets.example.com}
@@ -90,12 +117,21 @@ metadata: {name: gadget}
 	}
 }
 
-// withShardBytes builds with shards of at most n bytes (each file its own shard at 1).
+// sharding sets the shards' size for the rest of the test: each document its own shard
+// (one), or no shards at all (false).
+func sharding(t *testing.T, one bool) {
+	bytes, min := shardBytes, shardMin
+	t.Cleanup(func() { shardBytes, shardMin = bytes, min })
+	shardBytes, shardMin = 1, 0
+	if !one {
+		shardMin = 1 << 30
+	}
+}
+
+// withShardBytes builds with each document its own shard (at 1), or whole.
 func withShardBytes(t *testing.T, n int64, o Options) ([]*unstructured.Unstructured, error) {
 	t.Helper()
-	was := shardBytes
-	shardBytes = n
-	defer func() { shardBytes = was }()
+	sharding(t, n == 1)
 	return Build(o)
 }
 
@@ -140,12 +176,11 @@ func TestShardedBuildIsTheWholeBuild(t *testing.T) {
 				if groups, err := shards(fsys, fsys.root+"/app", o); err != nil || len(groups) != 0 {
 					t.Fatalf("%d shards of a small build, %v", len(groups), err)
 				}
-				was := shardBytes
-				shardBytes = 1
+				sharding(t, true)
 				groups, err := shards(fsys, fsys.root+"/app", o)
-				shardBytes = was
-				if err != nil || len(groups) != len(files) {
-					t.Fatalf("%d shards of %d files at one byte, %v", len(groups), len(files), err)
+				// A shard per document, the unsplittable file's two in one.
+				if err != nil || len(groups) != 16 {
+					t.Fatalf("%d shards of %d files at one byte, want 16: %v", len(groups), len(files), err)
 				}
 				whole, err := withShardBytes(t, 1<<40, o)
 				if err != nil {
@@ -158,8 +193,8 @@ func TestShardedBuildIsTheWholeBuild(t *testing.T) {
 				if a, b := asJSON(t, whole), asJSON(t, sharded); a != b {
 					t.Errorf("sharded build differs from the whole build:\nwhole:   %s\nsharded: %s", a, b)
 				}
-				if len(whole) != 13 {
-					t.Errorf("%d objects built, want 13 (the local config dropped, the List expanded)", len(whole))
+				if len(whole) != 17 {
+					t.Errorf("%d objects built, want 17 (the local config dropped, the List expanded)", len(whole))
 				}
 			})
 		}
@@ -204,9 +239,7 @@ func TestShardsOnlyForListsOfFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			was := shardBytes
-			shardBytes = 1
-			defer func() { shardBytes = was }()
+			sharding(t, true)
 			if groups, err := shards(fsys, fsys.root+"/app", c.o); err != nil || groups != nil {
 				t.Errorf("%d shards, %v", len(groups), err)
 			}
@@ -218,9 +251,7 @@ func TestShardsOnlyForListsOfFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	was := shardBytes
-	shardBytes = 1
-	defer func() { shardBytes = was }()
+	sharding(t, true)
 	if groups, err := shards(fsys, fsys.root+"/app", Options{TargetNamespace: "x"}); err != nil || len(groups) != 2 {
 		t.Errorf("%d shards of a list of two files, %v", len(groups), err)
 	}
@@ -238,4 +269,59 @@ func asJSON(t *testing.T, objs []*unstructured.Unstructured) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// The JSON of a built object is kustomize's own.
+func TestObjectJSONIsKustomizes(t *testing.T) {
+	files := shardFixture()
+	files["app/values.yaml"] = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: values}
+data:
+  int: "1"
+  bool: "true"
+  date: "2024-01-01"
+  block: |
+    line one
+    line two
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: typed}
+spec:
+  count: 3
+  ratio: 0.5
+  big: 12345678901234
+  on: yes
+  date: 2024-01-01
+  empty: ~
+  list: [1, "2", 3.0]
+  nested: {a: {b: [true, false]}}
+`
+	root := writeTree(t, files)
+	fsys, err := newConfinedFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := fsys.root + "/app"
+	if err := generateKustomization(fsys, dir); err != nil {
+		t.Fatal(err)
+	}
+	resources, err := kustomizeBuild(fsys, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resources {
+		want, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := objectJSON(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s:\n got %s\nwant %s", r.CurId(), got, want)
+		}
+	}
 }

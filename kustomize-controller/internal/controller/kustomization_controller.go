@@ -85,8 +85,9 @@ type KustomizationReconciler struct {
 	DriftCorrectionGap time.Duration
 	// VerifyInterval is how long the fast path may rest on the tracker: the first reconcile
 	// this long after a Kustomization's objects were last compared with the API server
-	// compares them all again (a dry-run each), whatever the tracker shows. Zero compares
-	// at every reconcile, as Flux does.
+	// compares them all again, whatever the tracker shows (a LIST of their metadata per kind
+	// and namespace, and a dry-run of each one whose write history changed). Zero compares
+	// at every reconcile.
 	VerifyInterval time.Duration
 	// SweepInterval is how often informers and clients that no Kustomization needs any more
 	// are released (default 5 minutes).

@@ -235,6 +235,35 @@ func TestKustomizationComparesWithTheAPIServerPeriodically(t *testing.T) {
 	}
 }
 
+// After a restart nothing is remembered of the last apply: an object that only the
+// controller's applies wrote is applied with one request (no read, no dry-run), and one that
+// did not change is not written.
+func TestKustomizationWithoutAMemoAppliesEachObjectOnce(t *testing.T) {
+	ns := "no-memo"
+	ks := hourlyFrontend(t, ns, "nomemo")
+	cm := &corev1.ConfigMap{}
+	exists(t, ns, "frontend", cm)
+	var patches, dryRuns atomic.Int32
+	afterPatch(t, "ConfigMap", client.ObjectKeyFromObject(cm), func() { patches.Add(1) })
+	afterDryRun(t, "ConfigMap", client.ObjectKeyFromObject(cm), func() { dryRuns.Add(1) })
+	reconciler.memos.Delete(client.ObjectKeyFromObject(ks))
+	requestReconcile(t, ks, "restarted")
+	waitKS(t, ks, func(k *kustomizev1.Kustomization) error {
+		if k.Status.LastHandledReconcileAt != "restarted" {
+			return fmt.Errorf("lastHandledReconcileAt = %q", k.Status.LastHandledReconcileAt)
+		}
+		return appliedRevision("main@sha1:0001")(k)
+	})
+	after := &corev1.ConfigMap{}
+	exists(t, ns, "frontend", after)
+	if after.ResourceVersion != cm.ResourceVersion {
+		t.Errorf("the unchanged ConfigMap was written: resourceVersion %s, was %s", after.ResourceVersion, cm.ResourceVersion)
+	}
+	if p, d := patches.Load(), dryRuns.Load(); p != 1 || d != 0 {
+		t.Errorf("%d patches, %d of them dry-runs; want one apply", p, d)
+	}
+}
+
 // A drift correction that fails for a moment (the API server busy) is retried within a
 // second, with backoff, not at retryInterval (here an hour, like the interval): the watch that
 // saw the drift does not fire again.

@@ -48,6 +48,8 @@ var (
 	// afterPatches holds, by '<kind>/<namespace>/<name>', what a test does right after the
 	// controller sent that object to the API server (a dry-run or an apply).
 	afterPatches sync.Map // string → func()
+	// afterDryRuns holds, likewise, what a test does after the controller dry-ran that object.
+	afterDryRuns sync.Map // string → func()
 	// afterLists holds, by '<kind>/<namespace>', what a test does right after the controller
 	// listed objects of that kind in that namespace from the API server.
 	afterLists sync.Map // string → func()
@@ -201,6 +203,9 @@ func (h *hookedImpersonator) ClientFor(account types.NamespacedName) (client.Cli
 			if f, ok := afterPatches.Load(key); ok {
 				f.(func())()
 			}
+			if f, ok := afterDryRuns.Load(key); ok && len((&client.PatchOptions{}).ApplyOptions(opts).DryRun) > 0 {
+				f.(func())()
+			}
 			return err
 		},
 		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
@@ -227,6 +232,13 @@ func afterPatch(t *testing.T, kind string, key types.NamespacedName, f func()) {
 	id := kind + "/" + key.Namespace + "/" + key.Name
 	afterPatches.Store(id, f)
 	t.Cleanup(func() { afterPatches.Delete(id) })
+}
+
+// afterDryRun runs f after each dry-run of the object the controller sends, until t ends.
+func afterDryRun(t *testing.T, kind string, key types.NamespacedName, f func()) {
+	id := kind + "/" + key.Namespace + "/" + key.Name
+	afterDryRuns.Store(id, f)
+	t.Cleanup(func() { afterDryRuns.Delete(id) })
 }
 
 // afterList runs f after each list of objects of kind in namespace that the controller
