@@ -19,6 +19,14 @@ import (
 // bigSizes are the sizes of the one-Kustomization scenario (-big-sizes).
 var bigSizes = "1000,5000,20000"
 
+// profilePhase names the phase of the big scenarios whose CPU profile is taken instead of
+// the first -profile-seconds of the run (-profile-phase): first-apply, requested-no-change,
+// change-1pct or prune.
+var profilePhase string
+
+// closed is a channel that is closed.
+var closed = func() <-chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // perFile is how many ConfigMaps one file of the big repository holds.
 const perFile = 100
 
@@ -88,7 +96,10 @@ func bigApp(ctx context.Context, h *harness, n int) ([]result, error) {
 	}
 	defer g.close()
 	ns, kc := g.ns, g.kc
-	profiled := kc.profile(fmt.Sprintf("big-%d-%s", n, ns))
+	var profiled <-chan struct{} = closed
+	if profilePhase == "" {
+		profiled = kc.profile(fmt.Sprintf("big-%d-%s", n, ns))
+	}
 	name := fmt.Sprintf("kustomize-big-%d", n)
 	note := func(s string) string {
 		if kustomizeArgs != "" {
@@ -98,28 +109,48 @@ func bigApp(ctx context.Context, h *harness, n int) ([]result, error) {
 	}
 	key := types.NamespacedName{Namespace: ns, Name: "big"}
 	ks := &kustomizev1.Kustomization{}
-	// wait polls the Kustomization until it is Ready at its generation and done says so. A
-	// status of thousands of inventory entries is large: it is read twice a second.
+	watcher, err := client.NewWithWatch(h.env.Config, client.Options{Scheme: h.env.Client.Scheme()})
+	if err != nil {
+		return nil, err
+	}
+	// wait watches the Kustomization until it is Ready at its generation and done says so:
+	// a status of thousands of inventory entries is too large to poll often, and a poll
+	// would add its period to every figure.
 	wait := func(what string, done func(*kustomizev1.Kustomization) bool) error {
-		deadline := time.Now().Add(30 * time.Minute)
-		for {
-			if err := h.env.Client.Get(ctx, key, ks); err != nil {
-				return err
-			}
+		finished := func(k *kustomizev1.Kustomization) bool {
 			ready := false
-			for _, c := range ks.Status.Conditions {
+			for _, c := range k.Status.Conditions {
 				ready = ready || (c.Type == meta.ReadyCondition && c.Status == metav1.ConditionTrue)
 			}
-			if ready && ks.Status.ObservedGeneration == ks.Generation && done(ks) {
-				return nil
+			return ready && k.Status.ObservedGeneration == k.Generation && done(k)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+		defer cancel()
+		for {
+			list := &kustomizev1.KustomizationList{}
+			if err := h.env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+				return err
 			}
-			if time.Now().After(deadline) {
+			for i := range list.Items {
+				if list.Items[i].Name == key.Name && finished(&list.Items[i]) {
+					list.Items[i].DeepCopyInto(ks)
+					return nil
+				}
+			}
+			w, err := watcher.Watch(ctx, &kustomizev1.KustomizationList{}, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+			if err != nil {
+				return err
+			}
+			for ev := range w.ResultChan() {
+				if k, ok := ev.Object.(*kustomizev1.Kustomization); ok && k.Name == key.Name && finished(k) {
+					k.DeepCopyInto(ks)
+					w.Stop()
+					return nil
+				}
+			}
+			w.Stop() // the watch ended (expired, or the deadline): list again
+			if ctx.Err() != nil {
 				return fmt.Errorf("%s: not done after 30m (controller log: %s)", what, kc.logPath)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(500 * time.Millisecond):
 			}
 		}
 	}
@@ -135,6 +166,10 @@ func bigApp(ctx context.Context, h *harness, n int) ([]result, error) {
 		if err != nil {
 			return result{}, err
 		}
+		prof := closed
+		if profilePhase != "" && strings.HasSuffix(scenario, "-"+profilePhase) {
+			prof = kc.profile(scenario)
+		}
 		start := time.Now()
 		if err := fn(); err != nil {
 			return result{}, err
@@ -142,6 +177,7 @@ func bigApp(ctx context.Context, h *harness, n int) ([]result, error) {
 		if err := wait(what, done); err != nil {
 			return result{}, err
 		}
+		<-prof
 		kc.debugRequests()
 		r, err := kc.since(before, start)
 		r.Scenario, r.Note = scenario, note(what)

@@ -17,6 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
@@ -60,6 +63,7 @@ func main() {
 	flag.IntVar(&apps, "apps", apps, "number of apps (Kustomizations) in the kustomize scenarios")
 	flag.IntVar(&objects, "objects", objects, "objects per app in the kustomize scenarios (at least 4)")
 	flag.StringVar(&bigSizes, "big-sizes", bigSizes, "comma-separated sizes of the one-Kustomization scenarios (kustomize-big-N), in objects")
+	flag.StringVar(&profilePhase, "profile-phase", "", "with -profile, profile this phase of the kustomize-big scenarios (first-apply, requested-no-change, change-1pct, prune) for -profile-seconds instead of the start of each run")
 	flag.IntVar(&profileSeconds, "profile-seconds", 30, "length of the CPU profile")
 	flag.Parse()
 	if *quick {
@@ -76,6 +80,7 @@ func main() {
 	// gitkit logs every Git request through the standard logger; the harness logs through its own.
 	logger := log.New(os.Stderr, "", log.Ltime)
 	log.SetOutput(io.Discard)
+	ctrllog.SetLogger(logr.Discard()) // the harness's clients log nothing worth reading
 	warnf = logger.Printf
 	// Everything the harness starts is stopped by run's deferred calls, on success, error or
 	// Ctrl-C alike; so errors are returned, never handled with os.Exit inside run.

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/resid"
-	"sigs.k8s.io/yaml"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
@@ -321,8 +320,10 @@ func overrides(o Options) types.Kustomization {
 	return k
 }
 
+// writeKustomization writes k in memory as dir's kustomization.yaml, in JSON (which is YAML):
+// a shard writes one, and converting to YAML text costs more than the shard's build.
 func writeKustomization(fsys *confinedFS, dir string, k *types.Kustomization) error {
-	data, err := yaml.Marshal(k)
+	data, err := json.Marshal(k)
 	if err != nil {
 		return err
 	}
