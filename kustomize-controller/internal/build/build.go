@@ -99,9 +99,9 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 	var objects []*unstructured.Unstructured
 	// convert turns kustomize's objects into the controller's, a shard at a time: kustomize's
 	// YAML trees of one shard are garbage before the next shard is built.
-	convert := func(resources []*resource.Resource) error {
-		for _, r := range resources {
-			u, err := o.object(r, overlayPaths, rel)
+	convert := func(built []builtObject) error {
+		for _, b := range built {
+			u, err := o.object(b, overlayPaths, rel)
 			if err != nil {
 				return err
 			}
@@ -129,29 +129,49 @@ func Build(o Options) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	objects = make([]*unstructured.Unstructured, 0, len(resources))
-	if err := convert(resources); err != nil {
+	built, err := builtObjects(resources)
+	if err != nil {
+		return nil, err
+	}
+	objects = make([]*unstructured.Unstructured, 0, len(built))
+	if err := convert(built); err != nil {
 		return nil, err
 	}
 	return objects, nil
 }
 
-// object is the built object r as the controller applies it: decrypted, substituted, with
-// build metadata relative to spec.path (rel) and the owner labels.
-func (o Options) object(r *resource.Resource, overlayPaths *regexp.Regexp, rel string) (*unstructured.Unstructured, error) {
-	// Through JSON, so that numbers are int64 or float64 as unstructured requires.
-	data, err := objectJSON(r)
-	if err != nil {
-		return nil, err
+// builtObject is an object as kustomize built it, in JSON.
+type builtObject struct {
+	id   resid.ResId
+	json []byte
+}
+
+// builtObjects turns kustomize's objects into JSON.
+func builtObjects(resources []*resource.Resource) ([]builtObject, error) {
+	out := make([]builtObject, len(resources))
+	for i, r := range resources {
+		data, err := objectJSON(r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = builtObject{id: r.CurId(), json: data}
 	}
+	return out, nil
+}
+
+// object is the built object b as the controller applies it: decrypted, substituted, with
+// build metadata relative to spec.path (rel) and the owner labels.
+func (o Options) object(b builtObject, overlayPaths *regexp.Regexp, rel string) (*unstructured.Unstructured, error) {
+	data := b.json
 	if o.Decrypt != nil {
-		if data, err = o.Decrypt.Object(resourceName(r.GetKind(), r.GetNamespace(), r.GetName()), data); err != nil {
+		var err error
+		if data, err = o.Decrypt.Object(resourceName(b.id.Kind, b.id.Namespace, b.id.Name), data); err != nil {
 			return nil, err
 		}
 	}
 	u := &unstructured.Unstructured{}
 	if err := u.UnmarshalJSON(data); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", r.CurId(), err)
+		return nil, fmt.Errorf("decoding %s: %w", b.id, err)
 	}
 	if encrypted(u) {
 		// Its ciphertext must never reach the cluster as if it were the value.

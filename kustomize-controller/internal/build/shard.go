@@ -2,14 +2,19 @@ package build
 
 import (
 	"bytes"
+	"container/list"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"hash"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/kustomize/api/konfig"
-	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
@@ -45,7 +50,7 @@ var (
 // shardDocs documents, when it may be built in shards (see above); otherwise, or when it is
 // small enough for one group, nil. The documents of files it split are written in memory
 // beside them, and named in place of them in the groups.
-func shards(fsys *confinedFS, dir string, o Options) ([][]string, error) {
+func shards(fsys *confinedFS, dir string, o Options) ([]shard, error) {
 	if o.NamePrefix != "" || o.NameSuffix != "" || len(o.Patches) > 0 || len(o.Components) > 0 || len(o.BuildMetadata) > 0 {
 		return nil, nil
 	}
@@ -79,6 +84,7 @@ func shards(fsys *confinedFS, dir string, o Options) ([][]string, error) {
 		path string
 		docs int
 		size int64
+		data []byte
 	}
 	var units []unit
 	for _, r := range resources {
@@ -98,11 +104,11 @@ func shards(fsys *confinedFS, dir string, o Options) ([][]string, error) {
 		}
 		docs := splitDocuments(data)
 		if docs == nil { // not to be split: a shard of its own
-			units = append(units, unit{path: p, docs: shardDocs, size: int64(len(data))})
+			units = append(units, unit{path: p, docs: shardDocs, size: int64(len(data)), data: data})
 			continue
 		}
 		if len(docs) == 1 {
-			units = append(units, unit{path: p, docs: 1, size: int64(len(data))})
+			units = append(units, unit{path: p, docs: 1, size: int64(len(data)), data: data})
 			continue
 		}
 		for i, d := range docs {
@@ -110,7 +116,7 @@ func shards(fsys *confinedFS, dir string, o Options) ([][]string, error) {
 			if err := fsys.WriteFile(part, d); err != nil {
 				return nil, err
 			}
-			units = append(units, unit{path: part, docs: 1, size: int64(len(d))})
+			units = append(units, unit{path: part, docs: 1, size: int64(len(d)), data: d})
 		}
 	}
 	total := 0
@@ -120,22 +126,53 @@ func shards(fsys *confinedFS, dir string, o Options) ([][]string, error) {
 	if total < shardMin {
 		return nil, nil
 	}
-	var groups [][]string
+	// A shard's key is what its build depends on: the overrides, and its files' names and
+	// contents. Nothing is cached for a build that decrypts: no plaintext outlives its build.
+	var prefix []byte
+	if o.Decrypt == nil {
+		if prefix, err = json.Marshal(overrides(o)); err != nil {
+			return nil, err
+		}
+	}
+	var groups []shard
+	var h hash.Hash
 	var docs int
 	var size int64
 	for _, u := range units {
 		if len(groups) == 0 || docs+u.docs > shardDocs || (docs > 0 && size+u.size > shardBytes) {
-			groups = append(groups, nil)
+			if h != nil {
+				groups[len(groups)-1].key = hex.EncodeToString(h.Sum(nil))
+			}
+			groups = append(groups, shard{})
 			docs, size = 0, 0
+			if h = nil; prefix != nil {
+				h = sha256.New()
+				h.Write(prefix)
+			}
 		}
-		groups[len(groups)-1] = append(groups[len(groups)-1], u.path)
+		g := &groups[len(groups)-1]
+		g.files = append(g.files, u.path)
+		if h != nil {
+			fmt.Fprintf(h, "\x00%s\x00%d\x00", fsys.rel(u.path), len(u.data))
+			h.Write(u.data)
+		}
 		docs += u.docs
 		size += u.size
+	}
+	if h != nil {
+		groups[len(groups)-1].key = hex.EncodeToString(h.Sum(nil))
 	}
 	if len(groups) < 2 {
 		return nil, nil
 	}
 	return groups, nil
+}
+
+// shard is a group of files built together, and the key of its build in the shard cache
+// (empty: not cached).
+type shard struct {
+	files []string
+	key   string
 }
 
 // splitDocuments splits a YAML stream at its document markers: lines that are exactly '---'.
@@ -179,37 +216,124 @@ func splitDocuments(data []byte) [][]byte {
 	return docs
 }
 
-// buildShards builds each group of files with the overrides, in order, and hands each
-// shard's objects to join, refusing two objects with the same id as kustomize does.
-func buildShards(fsys *confinedFS, groups [][]string, o Options, join func([]*resource.Resource) error) error {
+// buildShards builds each shard with the overrides (or finds its build in the cache), in
+// order, and hands each shard's objects to join, refusing two objects with the same id as
+// kustomize does.
+func buildShards(fsys *confinedFS, groups []shard, o Options, join func([]builtObject) error) error {
 	seen := map[resid.ResId]bool{}
-	for i, files := range groups {
-		dir := filepath.Join(fsys.overlay, fmt.Sprintf("shard-%05d", i))
-		k := overrides(o)
-		for _, f := range files {
-			rel, err := filepath.Rel(dir, f)
+	for i, g := range groups {
+		built, ok := builtShards.get(g.key)
+		if !ok {
+			dir := filepath.Join(fsys.overlay, fmt.Sprintf("shard-%05d", i))
+			k := overrides(o)
+			for _, f := range g.files {
+				rel, err := filepath.Rel(dir, f)
+				if err != nil {
+					return err
+				}
+				k.Resources = append(k.Resources, filepath.ToSlash(rel))
+			}
+			if err := writeKustomization(fsys, dir, &k); err != nil {
+				return err
+			}
+			resources, err := kustomizeBuild(fsys, dir)
 			if err != nil {
 				return err
 			}
-			k.Resources = append(k.Resources, filepath.ToSlash(rel))
-		}
-		if err := writeKustomization(fsys, dir, &k); err != nil {
-			return err
-		}
-		resources, err := kustomizeBuild(fsys, dir)
-		if err != nil {
-			return err
-		}
-		for _, r := range resources {
-			id := r.CurId()
-			if seen[id] {
-				return fmt.Errorf("kustomize build failed: may not add resource with an already registered id: %s", id)
+			if built, err = builtObjects(resources); err != nil {
+				return err
 			}
-			seen[id] = true
+			builtShards.put(g.key, built)
 		}
-		if err := join(resources); err != nil {
+		for _, b := range built {
+			if seen[b.id] {
+				return fmt.Errorf("kustomize build failed: may not add resource with an already registered id: %s", b.id)
+			}
+			seen[b.id] = true
+		}
+		if err := join(built); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// shardCacheBytes bounds the JSON the shard cache holds.
+const shardCacheBytes = 64 << 20
+
+// builtShards are the objects of the shards built last, by key: a commit that changes a few
+// files of a big kustomization rebuilds only their shards, and Kustomizations that build the
+// same files with the same overrides share them. Its entries are never changed: the objects
+// are copied out of their JSON.
+var builtShards = &shardCache{max: shardCacheBytes, items: map[string]*list.Element{}, order: list.New()}
+
+// shardCache is a cache of shard builds, bounded in bytes, evicting the least recently used.
+type shardCache struct {
+	mu    sync.Mutex
+	max   int
+	size  int
+	items map[string]*list.Element // of *shardEntry
+	order *list.List               // most recently used first
+	// hits counts the builds found, for the tests.
+	hits int
+}
+
+type shardEntry struct {
+	key   string
+	built []builtObject
+	size  int
+}
+
+// reset empties the cache.
+func (c *shardCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.items, c.size = map[string]*list.Element{}, 0
+	c.order.Init()
+}
+
+// hitCount is how many builds were found so far.
+func (c *shardCache) hitCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits
+}
+
+func (c *shardCache) get(key string) ([]builtObject, bool) {
+	if key == "" {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.items[key]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	c.hits++
+	return e.Value.(*shardEntry).built, true
+}
+
+func (c *shardCache) put(key string, built []builtObject) {
+	if key == "" {
+		return
+	}
+	size := len(key)
+	for _, b := range built {
+		size += len(b.json) + len(b.id.Name) + len(b.id.Namespace) + 64
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[key]; ok || size > c.max {
+		return
+	}
+	c.items[key] = c.order.PushFront(&shardEntry{key: key, built: built, size: size})
+	c.size += size
+	for c.size > c.max {
+		last := c.order.Back()
+		e := last.Value.(*shardEntry)
+		c.order.Remove(last)
+		delete(c.items, e.key)
+		c.size -= e.size
+	}
 }

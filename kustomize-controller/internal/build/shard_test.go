@@ -2,6 +2,7 @@ package build
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	"github.com/driftless-dev/driftless/kustomize-controller/internal/decrypt"
+	"github.com/driftless-dev/driftless/kustomize-controller/sopstest"
 	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
 )
 
@@ -120,8 +123,8 @@ metadata: {name: gadget}
 // sharding sets the shards' size for the rest of the test: each document its own shard
 // (one), or no shards at all (false).
 func sharding(t *testing.T, one bool) {
-	bytes, min := shardBytes, shardMin
-	t.Cleanup(func() { shardBytes, shardMin = bytes, min })
+	bytes, min, docs := shardBytes, shardMin, shardDocs
+	t.Cleanup(func() { shardBytes, shardMin, shardDocs = bytes, min, docs })
 	shardBytes, shardMin = 1, 0
 	if !one {
 		shardMin = 1 << 30
@@ -323,5 +326,104 @@ spec:
 		if string(got) != string(want) {
 			t.Errorf("%s:\n got %s\nwant %s", r.CurId(), got, want)
 		}
+	}
+}
+
+// An encrypted file among the files of a sharded build is decrypted as in a whole build.
+func TestShardedBuildDecryptsSOPS(t *testing.T) {
+	secret, recipient := sopstest.NewIdentity(t)
+	keys, err := decrypt.KeysFromSecret(map[string][]byte{"identity.agekey": []byte(secret + "\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := shardFixture()
+	files["app/secret.enc.yaml"] = string(sopstest.Encrypt(t, "secret.enc.yaml", []byte(plainSecret), "^(data|stringData)$", recipient))
+	o := Options{Root: writeTree(t, files), Path: "./app", TargetNamespace: "team", Name: "app", Namespace: "flux-system", Decrypt: keys}
+	whole, err := withShardBytes(t, 1<<40, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharded, err := withShardBytes(t, 1, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := asJSON(t, whole), asJSON(t, sharded); a != b {
+		t.Errorf("sharded build differs from the whole build:\nwhole:   %s\nsharded: %s", a, b)
+	}
+	db := find(sharded, "Secret", "db")
+	if pw, _, _ := unstructured.NestedString(db.Object, "stringData", "password"); pw != "hunter2" || db.GetNamespace() != "team" {
+		t.Errorf("decrypted Secret: password %q, namespace %q", pw, db.GetNamespace())
+	}
+}
+
+// A new revision that changes one document rebuilds its shard only, and gives the result
+// of a whole build of that revision.
+func TestShardedBuildRebuildsOnlyChangedShards(t *testing.T) {
+	files := shardFixture()
+	files["app/many.yaml"] = ""
+	for i := range 40 {
+		files["app/many.yaml"] += fmt.Sprintf("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: many-%02d}\ndata: {v: \"1\"}\n", i)
+	}
+	sharding(t, true)
+	shardDocs = 4
+	o := Options{Path: "./app", TargetNamespace: "cache-test", Name: "app", Namespace: "flux-system"}
+	build := func(files map[string]string) ([]*unstructured.Unstructured, int, int) {
+		t.Helper()
+		o.Root = writeTree(t, files)
+		fsys, err := newConfinedFS(o.Root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := generateKustomization(fsys, fsys.root+"/app"); err != nil {
+			t.Fatal(err)
+		}
+		groups, err := shards(fsys, fsys.root+"/app", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := builtShards.hitCount()
+		objs, err := Build(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return objs, len(groups), builtShards.hitCount() - before
+	}
+	if _, n, hits := build(files); hits != 0 || n < 10 {
+		t.Fatalf("first build: %d of %d shards from the cache", hits, n)
+	}
+	files["app/many.yaml"] = strings.Replace(files["app/many.yaml"], "many-17}\ndata: {v: \"1\"}", "many-17}\ndata: {v: \"2\"}", 1)
+	objs, n, hits := build(files)
+	if hits != n-1 {
+		t.Errorf("a change to one document: %d of %d shards from the cache, want all but one", hits, n)
+	}
+	sharding(t, false)
+	whole, err := Build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := asJSON(t, whole), asJSON(t, objs); a != b {
+		t.Errorf("partly cached build differs from the whole build:\nwhole:   %s\ncached: %s", a, b)
+	}
+}
+
+// A build that decrypts keeps nothing: no plaintext outlives its build.
+func TestShardedBuildCachesNothingThatDecrypts(t *testing.T) {
+	secret, recipient := sopstest.NewIdentity(t)
+	keys, err := decrypt.KeysFromSecret(map[string][]byte{"identity.agekey": []byte(secret + "\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := shardFixture()
+	files["app/secret.enc.yaml"] = string(sopstest.Encrypt(t, "secret.enc.yaml", []byte(plainSecret), "^(data|stringData)$", recipient))
+	sharding(t, true)
+	o := Options{Root: writeTree(t, files), Path: "./app", Name: "decrypting", Namespace: "flux-system", Decrypt: keys}
+	before := builtShards.hitCount()
+	for range 2 {
+		if _, err := Build(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits := builtShards.hitCount() - before; hits != 0 {
+		t.Errorf("%d shards of a decrypting build from the cache", hits)
 	}
 }
