@@ -185,19 +185,8 @@ func TestShardedBuildIsTheWholeBuild(t *testing.T) {
 				if err != nil || len(groups) != 16 {
 					t.Fatalf("%d shards of %d files at one byte, want 16: %v", len(groups), len(files), err)
 				}
-				whole, err := withShardBytes(t, 1<<40, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sharded, err := withShardBytes(t, 1, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if a, b := asJSON(t, whole), asJSON(t, sharded); a != b {
-					t.Errorf("sharded build differs from the whole build:\nwhole:   %s\nsharded: %s", a, b)
-				}
-				if len(whole) != 17 {
-					t.Errorf("%d objects built, want 17 (the local config dropped, the List expanded)", len(whole))
+				if objs := shardedAsWhole(t, o); len(objs) != 17 {
+					t.Errorf("%d objects built, want 17 (the local config dropped, the List expanded)", len(objs))
 				}
 			})
 		}
@@ -258,6 +247,36 @@ func TestShardsOnlyForListsOfFiles(t *testing.T) {
 	if groups, err := shards(fsys, fsys.root+"/app", Options{TargetNamespace: "x"}); err != nil || len(groups) != 2 {
 		t.Errorf("%d shards of a list of two files, %v", len(groups), err)
 	}
+}
+
+// shardedAsWhole builds o whole and with each document its own shard, fails t unless both
+// give the same objects in the same order, and returns them.
+func shardedAsWhole(t *testing.T, o Options) []*unstructured.Unstructured {
+	t.Helper()
+	whole, err := withShardBytes(t, 1<<40, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharded, err := withShardBytes(t, 1, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := asJSON(t, whole), asJSON(t, sharded); a != b {
+		t.Errorf("sharded build differs from the whole build:\nwhole:   %s\nsharded: %s", a, b)
+	}
+	return sharded
+}
+
+// encryptedFixture is shardFixture with a SOPS-encrypted Secret, and the keys that open it.
+func encryptedFixture(t *testing.T) (map[string]string, *decrypt.Keys) {
+	secret, recipient := sopstest.NewIdentity(t)
+	keys, err := decrypt.KeysFromSecret(map[string][]byte{"identity.agekey": []byte(secret + "\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := shardFixture()
+	files["app/secret.enc.yaml"] = string(sopstest.Encrypt(t, "secret.enc.yaml", []byte(plainSecret), "^(data|stringData)$", recipient))
+	return files, keys
 }
 
 func asJSON(t *testing.T, objs []*unstructured.Unstructured) string {
@@ -331,26 +350,9 @@ spec:
 
 // An encrypted file among the files of a sharded build is decrypted as in a whole build.
 func TestShardedBuildDecryptsSOPS(t *testing.T) {
-	secret, recipient := sopstest.NewIdentity(t)
-	keys, err := decrypt.KeysFromSecret(map[string][]byte{"identity.agekey": []byte(secret + "\n")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := shardFixture()
-	files["app/secret.enc.yaml"] = string(sopstest.Encrypt(t, "secret.enc.yaml", []byte(plainSecret), "^(data|stringData)$", recipient))
+	files, keys := encryptedFixture(t)
 	o := Options{Root: writeTree(t, files), Path: "./app", TargetNamespace: "team", Name: "app", Namespace: "flux-system", Decrypt: keys}
-	whole, err := withShardBytes(t, 1<<40, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sharded, err := withShardBytes(t, 1, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, b := asJSON(t, whole), asJSON(t, sharded); a != b {
-		t.Errorf("sharded build differs from the whole build:\nwhole:   %s\nsharded: %s", a, b)
-	}
-	db := find(sharded, "Secret", "db")
+	db := find(shardedAsWhole(t, o), "Secret", "db")
 	if pw, _, _ := unstructured.NestedString(db.Object, "stringData", "password"); pw != "hunter2" || db.GetNamespace() != "team" {
 		t.Errorf("decrypted Secret: password %q, namespace %q", pw, db.GetNamespace())
 	}
@@ -408,13 +410,7 @@ func TestShardedBuildRebuildsOnlyChangedShards(t *testing.T) {
 
 // A build that decrypts keeps nothing: no plaintext outlives its build.
 func TestShardedBuildCachesNothingThatDecrypts(t *testing.T) {
-	secret, recipient := sopstest.NewIdentity(t)
-	keys, err := decrypt.KeysFromSecret(map[string][]byte{"identity.agekey": []byte(secret + "\n")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := shardFixture()
-	files["app/secret.enc.yaml"] = string(sopstest.Encrypt(t, "secret.enc.yaml", []byte(plainSecret), "^(data|stringData)$", recipient))
+	files, keys := encryptedFixture(t)
 	sharding(t, true)
 	o := Options{Root: writeTree(t, files), Path: "./app", Name: "decrypting", Namespace: "flux-system", Decrypt: keys}
 	before := builtShards.hitCount()
