@@ -11,6 +11,7 @@ import (
 
 	notifyv1 "github.com/driftless-dev/driftless/notification-controller/api/v1"
 	notifyv1beta3 "github.com/driftless-dev/driftless/notification-controller/api/v1beta3"
+	"github.com/driftless-dev/driftless/notification-controller/internal/receiver"
 	"github.com/driftless-dev/driftless/pkg/runtime/app"
 )
 
@@ -21,6 +22,8 @@ func main() {
 	// notification-controller receives events on --events-addr instead of sending them.
 	opts.EventsAddrIsListener = true
 	opts.EventsAddr = ":9090"
+	// Flux's name for the flag, camelCase.
+	pflag.CommandLine.StringVar(&receiverAddr, "receiverAddr", receiverAddr, "The address the webhook receivers' server binds to.")
 	if err := app.ParseFlags(opts, pflag.CommandLine, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -29,5 +32,27 @@ func main() {
 	os.Exit(app.Run(opts, scheme, app.Watched{&notifyv1.Receiver{}, &notifyv1beta3.Alert{}, &notifyv1beta3.Provider{}}, setup))
 }
 
-// setup registers the reconcilers and servers; they arrive with the notification-controller issue.
-func setup(context.Context, *app.Runtime) error { return nil }
+// receiverAddr is where the webhook receivers are served (--receiverAddr).
+var receiverAddr = ":9292"
+
+// setup registers the reconcilers and servers.
+func setup(_ context.Context, rt *app.Runtime) error {
+	mgr := rt.Manager
+	if err := (&receiver.Reconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Events:        rt.Events,
+		MinRetryDelay: rt.Options.MinRetryDelay,
+		MaxRetryDelay: rt.Options.MaxRetryDelay,
+		Concurrent:    rt.Options.Concurrent,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	return mgr.Add(&receiver.Server{
+		Addr:                 receiverAddr,
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		NoCrossNamespaceRefs: rt.Options.NoCrossNamespaceRefs,
+		Log:                  rt.Log.WithName("receiver"),
+	})
+}

@@ -171,7 +171,11 @@ func startControllers(ctx context.Context, binDir, stateDir, kubeconfig string) 
 		}
 		args := []string{"--metrics-addr=" + metrics, "--health-addr=" + health, "--log-encoding=console"}
 		if name == "notification-controller" {
-			args = append(args, "--events-addr="+eventsAddr)
+			receiverAddr, err := testenv.FreeAddr()
+			if err != nil {
+				return procs, err
+			}
+			args = append(args, "--events-addr="+eventsAddr, "--receiverAddr="+receiverAddr)
 		} else {
 			args = append(args, "--events-addr=http://"+eventsAddr+"/")
 		}
