@@ -6,11 +6,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	notifyv1 "github.com/driftless-dev/driftless/notification-controller/api/v1"
 	notifyv1beta3 "github.com/driftless-dev/driftless/notification-controller/api/v1beta3"
+	"github.com/driftless-dev/driftless/notification-controller/internal/alert"
 	"github.com/driftless-dev/driftless/notification-controller/internal/receiver"
 	"github.com/driftless-dev/driftless/pkg/runtime/app"
 )
@@ -24,6 +26,7 @@ func main() {
 	opts.EventsAddr = ":9090"
 	// Flux's name for the flag, camelCase.
 	pflag.CommandLine.StringVar(&receiverAddr, "receiverAddr", receiverAddr, "The address the webhook receivers' server binds to.")
+	pflag.CommandLine.DurationVar(&rateLimitInterval, "rate-limit-interval", rateLimitInterval, "How long an event is refused (429) as a duplicate of an equal one; 0 refuses none.")
 	if err := app.ParseFlags(opts, pflag.CommandLine, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -32,8 +35,12 @@ func main() {
 	os.Exit(app.Run(opts, scheme, app.Watched{&notifyv1.Receiver{}, &notifyv1beta3.Alert{}, &notifyv1beta3.Provider{}}, setup))
 }
 
-// receiverAddr is where the webhook receivers are served (--receiverAddr).
-var receiverAddr = ":9292"
+// receiverAddr is where the webhook receivers are served (--receiverAddr); rateLimitInterval
+// how long an event is a duplicate of an equal one (--rate-limit-interval).
+var (
+	receiverAddr      = ":9292"
+	rateLimitInterval = 5 * time.Minute
+)
 
 // setup registers the reconcilers and servers.
 func setup(_ context.Context, rt *app.Runtime) error {
@@ -46,6 +53,19 @@ func setup(_ context.Context, rt *app.Runtime) error {
 		MaxRetryDelay: rt.Options.MaxRetryDelay,
 		Concurrent:    rt.Options.Concurrent,
 	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	dispatcher := &alert.Dispatcher{
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Events:               rt.Events,
+		NoCrossNamespaceRefs: rt.Options.NoCrossNamespaceRefs,
+		Log:                  rt.Log.WithName("alert"),
+	}
+	if err := mgr.Add(dispatcher); err != nil {
+		return err
+	}
+	if err := mgr.Add(&alert.Server{Addr: rt.Options.EventsAddr, Dispatcher: dispatcher, RateLimitInterval: rateLimitInterval, Log: rt.Log.WithName("events")}); err != nil {
 		return err
 	}
 	return mgr.Add(&receiver.Server{
