@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/driftless-dev/driftless/pkg/apis/event"
+	"github.com/driftless-dev/driftless/pkg/runtime/serve"
 )
 
 // MaxEventBytes caps an event's body, as Flux does.
@@ -55,24 +55,7 @@ func (s *Server) NeedLeaderElection() bool { return false }
 
 // Serve serves on ln until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    256 << 10,
-	}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve.Serve(ctx, ln, serve.Webhook(s))
 }
 
 // ServeHTTP takes one event: 202 once it is queued for matching (whether or not an Alert
