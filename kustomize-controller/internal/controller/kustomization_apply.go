@@ -180,7 +180,7 @@ func (r *KustomizationReconciler) reconcileApply(ctx context.Context, s *kustomi
 	pruned, err := r.prune(ctx, obj, obj.Status.Inventory, newInventory, s.resources)
 	// Objects that failed to be deleted stay in the inventory, to be pruned next time.
 	obj.Status.Inventory = mergeInventory(newInventory, pruned.failed)
-	changes := changeLines(changeSet)
+	changes := changeLines(changeSet, r.takeDrift(key, changeSet))
 	changes = append(changes, pruned.deleted...)
 	if len(changes) > 0 {
 		s.changed = true

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/fluxcd/pkg/ssa"
+
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
@@ -39,6 +41,10 @@ func (r *KustomizationReconciler) drifted(d tracker.Drift) {
 	now := time.Now()
 	r.driftMu.Lock()
 	c := r.drifts[d.Owner]
+	if c.causes == nil {
+		c.causes = map[string]string{}
+	}
+	c.causes[driftID(d)] = d.Cause()
 	at, ok := c.schedule(driftID(d), now, r.DriftCorrectionGap)
 	r.drifts[d.Owner] = c
 	r.driftMu.Unlock()
@@ -62,6 +68,9 @@ type driftCorrection struct {
 	pending bool
 	// last is when each object that drifted recently was corrected, by inventory id.
 	last map[string]time.Time
+	// causes are what happened to the objects that drifted and were not corrected yet (a
+	// writer's name), by inventory id.
+	causes map[string]string
 }
 
 // schedule decides when drift of the object id, seen at now, is corrected: not at all when a
@@ -96,6 +105,31 @@ func (r *KustomizationReconciler) reconcileStarted(key types.NamespacedName) {
 		c.pending = false
 		r.drifts[key] = c
 	}
+}
+
+// takeDrift returns, and forgets, what happened to the objects of the change set that drifted
+// (by inventory id), so that the change set says who changed them. A drift of another object
+// waits for the change set that corrects it.
+func (r *KustomizationReconciler) takeDrift(key types.NamespacedName, cs *ssa.ChangeSet) map[string]string {
+	r.driftMu.Lock()
+	defer r.driftMu.Unlock()
+	c, ok := r.drifts[key]
+	if !ok || len(c.causes) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, e := range cs.Entries {
+		if e.Action != ssa.CreatedAction && e.Action != ssa.ConfiguredAction {
+			continue
+		}
+		id := inventory.ID(e.ObjMetadata)
+		if cause, ok := c.causes[id]; ok {
+			out[id] = cause
+			delete(c.causes, id)
+		}
+	}
+	r.drifts[key] = c
+	return out
 }
 
 // expected reports whether the object is one its owner wants as applied: it is in the last

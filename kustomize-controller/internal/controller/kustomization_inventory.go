@@ -39,11 +39,17 @@ func mergeInventory(inv *kustomizev1.ResourceInventory, extra []kustomizev1.Reso
 }
 
 // changeLines lists 'Kind/namespace/name action' for every object that was created or changed.
-func changeLines(cs *ssa.ChangeSet) []string {
+// An object that drifted says what happened to it: 'ConfigMap/production/web configured
+// (drift: changed by kubectl-edit)'.
+func changeLines(cs *ssa.ChangeSet, drift map[string]string) []string {
 	var out []string
 	for _, e := range cs.Entries {
 		if e.Action == ssa.CreatedAction || e.Action == ssa.ConfiguredAction || e.Action == ssa.DeletedAction {
-			out = append(out, e.String())
+			line := e.String()
+			if cause, ok := drift[inventory.ID(e.ObjMetadata)]; ok && e.Action != ssa.DeletedAction {
+				line += " (drift: " + cause + ")"
+			}
+			out = append(out, line)
 		}
 	}
 	return out

@@ -180,6 +180,10 @@ func TestKustomizationCorrectsDriftAsItHappens(t *testing.T) {
 	if cm.Annotations["team"] != "web" {
 		t.Errorf("an annotation Git does not set was removed: %v", cm.Annotations)
 	}
+	// The change set says who changed what, for the Alerts that forward it.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		return eventWith(t, ks, "ConfigMap/"+ns+"/frontend configured (drift: changed by kubectl-edit)", "Service/"+ns+"/frontend created (drift: deleted)")
+	})
 	// Operators see it in the metrics: two objects changed by other writers, one deleted; the
 	// annotation and the controller's own writes are not counted.
 	changed := testutil.ToFloat64(driftDetected.WithLabelValues(ks.Name, ks.Namespace, "changed"))

@@ -96,13 +96,18 @@ func (d Drift) String() string {
 	if d.Object.Namespace != "" {
 		s = d.GVK.Kind + "/" + d.Object.Namespace + "/" + d.Object.Name
 	}
+	return s + " " + d.Cause()
+}
+
+// Cause says what happened to the object: deleted, changed by a writer, or fields lost.
+func (d Drift) Cause() string {
 	switch {
 	case d.Deleted:
-		return s + " deleted"
+		return "deleted"
 	case d.By == "":
-		return s + " lost applied fields"
+		return "lost applied fields"
 	}
-	return s + " changed by " + d.By
+	return "changed by " + d.By
 }
 
 // New returns a tracker of the objects labelled with nameLabel.
