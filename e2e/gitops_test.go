@@ -84,6 +84,22 @@ func (r *monorepo) commit(msg string, files map[string]string) string {
 	return "main@sha1:" + r.git("rev-parse", "HEAD")
 }
 
+// gitServer serves Git over HTTP on 127.0.0.1 until t ends.
+func gitServer(t *testing.T) *gittestserver.GitServer {
+	t.Helper()
+	log.SetOutput(io.Discard) // gitkit logs every request through the standard logger
+	srv, err := gittestserver.NewTempGitServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(srv.Root()) })
+	if err := srv.StartHTTP(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.StopHTTP)
+	return srv
+}
+
 // process is a controller binary running for one test.
 type process struct {
 	cmd    *exec.Cmd
@@ -217,16 +233,7 @@ func TestGitOpsLoop(t *testing.T) {
 	}
 	defer cluster.Stop()
 
-	log.SetOutput(io.Discard) // gitkit logs every request through the standard logger
-	srv, err := gittestserver.NewTempGitServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(srv.Root())
-	if err := srv.StartHTTP(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.StopHTTP()
+	srv := gitServer(t)
 	repo := newMonorepo(t, srv, fleet())
 
 	storage := freeAddr(t)

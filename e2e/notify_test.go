@@ -9,16 +9,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/fluxcd/pkg/gittestserver"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -86,21 +83,11 @@ func TestNotificationLoop(t *testing.T) {
 	defer cancel()
 	ns := "notify-e2e"
 	createNamespace(t, ns)
-	log.SetOutput(io.Discard)
-	srv, err := gittestserver.NewTempGitServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(srv.Root())
-	if err := srv.StartHTTP(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.StopHTTP()
 	cm := func(value string) string {
 		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\n  namespace: " + ns + "\ndata:\n  value: " + value + "\n"
 	}
 	files := map[string]string{"app/configmap.yaml": cm("hello")}
-	repo := newMonorepo(t, srv, files)
+	repo := newMonorepo(t, gitServer(t), files)
 
 	events, hooks := freeAddr(t), freeAddr(t)
 	startBinary(t, t, "notification-controller", "--events-addr="+events, "--receiverAddr="+hooks)
