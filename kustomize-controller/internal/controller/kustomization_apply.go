@@ -235,11 +235,9 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 			next.objects[id] = *prev
 		case prev != nil && direct(o):
 			directs = append(directs, directObject{obj: o, resourceVersion: r.liveVersion(*prev)})
-		case direct(o) && r.knownAbsent(o):
-			directs = append(directs, directObject{obj: o, checkOwners: true})
 		case direct(o):
-			if rv, ok := r.appliedOnly(o); ok {
-				directs = append(directs, directObject{obj: o, resourceVersion: rv, checkOwners: true})
+			if d, ok := r.directUnknown(o); ok {
+				directs = append(directs, d)
 				break
 			}
 			managed = append(managed, o)

@@ -126,14 +126,18 @@ func (r *KustomizationReconciler) foreignManagers(o metav1.Object) bool {
 	return false
 }
 
-// appliedOnly returns the resourceVersion of the tracked live copy of o when the tracker has
-// one and only this controller's applies wrote it.
-func (r *KustomizationReconciler) appliedOnly(o *unstructured.Unstructured) (string, bool) {
+// directUnknown returns the direct path for an object not known to be as the controller left
+// it, when the tracker allows one: absent (its kind synced and no such object), or written by
+// this controller's applies alone (at its resourceVersion). Otherwise ok is false.
+func (r *KustomizationReconciler) directUnknown(o *unstructured.Unstructured) (d directObject, ok bool) {
 	live, known := r.tracker.Get(o.GroupVersionKind(), types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()})
-	if !known || live == nil || r.foreignManagers(live) {
-		return "", false
+	switch {
+	case known && live == nil:
+		return directObject{obj: o, checkOwners: true}, true
+	case known && !r.foreignManagers(live):
+		return directObject{obj: o, resourceVersion: live.GetResourceVersion(), checkOwners: true}, true
 	}
-	return live.GetResourceVersion(), true
+	return directObject{}, false
 }
 
 // liveVersion returns the resourceVersion of the tracked live copy of o.
@@ -143,11 +147,4 @@ func (r *KustomizationReconciler) liveVersion(o memoObject) string {
 		return ""
 	}
 	return live.GetResourceVersion()
-}
-
-// knownAbsent reports whether the tracker has synced the object's kind and holds no such
-// object.
-func (r *KustomizationReconciler) knownAbsent(o *unstructured.Unstructured) bool {
-	live, known := r.tracker.Get(o.GroupVersionKind(), types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()})
-	return known && live == nil
 }

@@ -82,6 +82,7 @@ func (r *KustomizationReconciler) deleteInventory(ctx context.Context, obj *kust
 	}
 	outcomes := make([]outcome, len(refs))
 	var definitions []int
+	objects := make([]*unstructured.Unstructured, len(refs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(r.ConcurrentSSA, 1))
 	for i, ref := range refs {
@@ -91,6 +92,7 @@ func (r *KustomizationReconciler) deleteInventory(ctx context.Context, obj *kust
 			continue
 		}
 		if utils.IsClusterDefinition(u) {
+			objects[i] = u
 			definitions = append(definitions, i)
 			continue
 		}
@@ -101,8 +103,7 @@ func (r *KustomizationReconciler) deleteInventory(ctx context.Context, obj *kust
 	}
 	_ = g.Wait()
 	for _, i := range definitions {
-		u, _ := parseInventoryRef(refs[i])
-		outcomes[i].entry, outcomes[i].err = r.deleteOne(ctx, u, opts, resources)
+		outcomes[i].entry, outcomes[i].err = r.deleteOne(ctx, objects[i], opts, resources)
 	}
 
 	var res pruneResult
