@@ -42,11 +42,7 @@ type Server struct {
 
 // Start implements manager.Runnable.
 func (s *Server) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return err
-	}
-	return s.Serve(ctx, ln)
+	return serve.Listen(ctx, s.Addr, serve.Webhook(s))
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: events are posted to the
@@ -135,11 +131,10 @@ func valid(ev *event.Event) error {
 
 // groupOf is the API group of the event's object ('source.toolkit.fluxcd.io').
 func groupOf(ev *event.Event) string {
-	group, _, _ := strings.Cut(ev.InvolvedObject.APIVersion, "/")
-	if !strings.Contains(ev.InvolvedObject.APIVersion, "/") {
-		return ""
+	if group, _, ok := strings.Cut(ev.InvolvedObject.APIVersion, "/"); ok {
+		return group
 	}
-	return group
+	return ""
 }
 
 // cleanMetadata keeps the metadata keys Flux keeps: those prefixed with the event group or

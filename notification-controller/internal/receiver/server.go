@@ -52,11 +52,7 @@ type Server struct {
 
 // Start implements manager.Runnable: it serves until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return err
-	}
-	return s.Serve(ctx, ln)
+	return serve.Listen(ctx, s.Addr, serve.Webhook(s))
 }
 
 // Serve serves on ln until ctx ends.

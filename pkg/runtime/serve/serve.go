@@ -13,6 +13,15 @@ import (
 // shutdownTimeout bounds how long requests in flight may finish once the server stops.
 const shutdownTimeout = 10 * time.Second
 
+// Listen serves srv on addr until ctx ends (see Serve).
+func Listen(ctx context.Context, addr string, srv *http.Server) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, ln, srv)
+}
+
 // Serve serves srv on ln until ctx ends, then shuts it down, letting requests in flight finish
 // for a while.
 func Serve(ctx context.Context, ln net.Listener, srv *http.Server) error {
