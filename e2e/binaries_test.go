@@ -90,7 +90,7 @@ func TestControllerBinaries(t *testing.T) {
 			args := []string{"--metrics-addr=" + metricsAddr, "--health-addr=" + healthAddr}
 			switch name {
 			case "notification-controller":
-				args = append(args, "--events-addr="+freeAddr(t))
+				args = append(args, "--events-addr="+freeAddr(t), "--receiverAddr="+freeAddr(t))
 			case "source-controller":
 				args = append(args, "--storage-path="+t.TempDir(), "--storage-addr="+freeAddr(t))
 			}
