@@ -1,16 +1,10 @@
 package alert
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,9 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/yaml"
 
 	notifyv1beta3 "github.com/driftless-dev/driftless/notification-controller/api/v1beta3"
+	"github.com/driftless-dev/driftless/notification-controller/internal/notifier"
 	"github.com/driftless-dev/driftless/pkg/apis/event"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 )
@@ -72,6 +66,9 @@ type Dispatcher struct {
 	workers map[types.NamespacedName]chan delivery
 	ctx     context.Context
 	metrics *dispatchMetrics
+
+	clientsMu sync.Mutex
+	clients   map[string]*http.Client
 }
 
 // delivery is an event on its way to one Provider for one Alert.
@@ -313,34 +310,13 @@ func (d *Dispatcher) post(ctx context.Context, dl delivery) (retry bool, err err
 	if p.Spec.Suspend {
 		return false, nil // a suspended Provider sends nothing, and that is no failure
 	}
-	if p.Spec.Type != notifyv1beta3.GenericProvider && p.Spec.Type != notifyv1beta3.GenericHMACProvider {
-		return false, fmt.Errorf("provider type '%s' is not supported by this version of notification-controller", p.Spec.Type)
+	ev := payload(dl.alert, dl.event)
+	if !accepts(p, ev) {
+		return false, nil
 	}
-	address, token, headers := p.Spec.Address, "", map[string]string{}
-	if ref := p.Spec.SecretRef; ref != nil {
-		secret := &corev1.Secret{}
-		if err := d.APIReader.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, secret); err != nil {
-			return true, fmt.Errorf("the Provider's Secret '%s' cannot be read: %v", ref.Name, err)
-		}
-		if a := string(secret.Data["address"]); a != "" {
-			address = a
-		}
-		token = string(secret.Data["token"])
-		if h := secret.Data["headers"]; len(h) > 0 {
-			if err := yaml.Unmarshal(h, &headers); err != nil {
-				return false, fmt.Errorf("the 'headers' of the Provider's Secret '%s' are not a YAML map of strings", ref.Name)
-			}
-		}
-	}
-	if u, err := url.Parse(address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return false, errors.New("the Provider's address is not an http(s) URL")
-	}
-	if p.Spec.Type == notifyv1beta3.GenericHMACProvider && token == "" {
-		return false, errors.New("a generic-hmac Provider needs a 'token' in its Secret")
-	}
-	body, err := json.Marshal(payload(dl.alert, dl.event))
+	r, err := d.resolve(ctx, p, dl.alert)
 	if err != nil {
-		return false, err
+		return notifier.Retryable(err), err
 	}
 	timeout := defaultTimeout
 	if p.Spec.Timeout != nil && p.Spec.Timeout.Duration > 0 {
@@ -348,32 +324,8 @@ func (d *Dispatcher) post(ctx context.Context, dl delivery) (retry bool, err err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, address, bytes.NewReader(body))
-	if err != nil {
-		return false, errors.New("the request cannot be made")
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Gotk-Component", dl.event.ReportingController)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	if p.Spec.Type == notifyv1beta3.GenericHMACProvider {
-		mac := hmac.New(sha256.New, []byte(token))
-		mac.Write(body)
-		req.Header.Set("X-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // without the URL
-		}
-		return true, fmt.Errorf("posting failed: %s", scrub(err.Error(), address, token))
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		retry := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
-		return retry, fmt.Errorf("the provider answered %s", resp.Status)
+	if err := r.notifier.Post(ctx, ev); err != nil {
+		return notifier.Retryable(err), errors.New(scrub(err.Error(), r.secrets))
 	}
 	return false, nil
 }
@@ -405,20 +357,6 @@ func payload(a *notifyv1beta3.Alert, ev *event.Event) *event.Event {
 		out.Metadata = nil
 	}
 	return out
-}
-
-// scrub removes the address and token from a message.
-func scrub(msg, address, token string) string {
-	if address != "" {
-		msg = strings.ReplaceAll(msg, address, "<address>")
-		if u, err := url.Parse(address); err == nil && u.Host != "" {
-			msg = strings.ReplaceAll(msg, u.Host, "<address>")
-		}
-	}
-	if token != "" {
-		msg = strings.ReplaceAll(msg, token, "<token>")
-	}
-	return msg
 }
 
 func objectName(ev *event.Event) string {

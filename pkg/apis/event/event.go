@@ -26,6 +26,9 @@ const (
 	MetaTokenKey           = "token"
 	MetaCommitStatusKey    = "commit_status"
 	MetaCommitStatusUpdate = "update"
+	// MetaChangeRequestKey names the pull or merge request an event is about; the comment
+	// Providers post to it.
+	MetaChangeRequestKey = "change_request"
 )
 
 // MaxMessageLength is the longest message an event carries; longer ones are truncated.

@@ -35,7 +35,21 @@ var programs = newCache(cacheSize)
 // Compile compiles expr, a boolean expression over vars (each of dynamic type), or returns
 // it from the cache.
 func Compile(vars []string, expr string) (*Program, error) {
-	key := strings.Join(vars, ",") + "\x00" + expr
+	return compile(vars, expr, cel.BoolType)
+}
+
+// CompileString compiles expr, an expression over vars that computes a string, such as a
+// Provider's commitStatusExpr, or returns it from the cache.
+func CompileString(vars []string, expr string) (*StringProgram, error) {
+	p, err := compile(vars, expr, cel.StringType)
+	if err != nil {
+		return nil, err
+	}
+	return &StringProgram{p: p.p}, nil
+}
+
+func compile(vars []string, expr string, want *cel.Type) (*Program, error) {
+	key := want.String() + "\x00" + strings.Join(vars, ",") + "\x00" + expr
 	if p, ok := programs.get(key); ok {
 		return p, nil
 	}
@@ -51,8 +65,8 @@ func Compile(vars []string, expr string) (*Program, error) {
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("%w '%s': %s", ErrInvalid, expr, iss.Err())
 	}
-	if ast.OutputType() != cel.BoolType && ast.OutputType() != cel.DynType {
-		return nil, fmt.Errorf("%w '%s': it must evaluate to a bool, not %s", ErrInvalid, expr, ast.OutputType())
+	if ast.OutputType() != want && ast.OutputType() != cel.DynType {
+		return nil, fmt.Errorf("%w '%s': it must evaluate to a %s, not %s", ErrInvalid, expr, want, ast.OutputType())
 	}
 	p, err := env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(100))
 	if err != nil {
@@ -61,6 +75,29 @@ func Compile(vars []string, expr string) (*Program, error) {
 	prog := &Program{p: p}
 	programs.put(key, prog)
 	return prog, nil
+}
+
+// StringProgram is a compiled expression that computes a string.
+type StringProgram struct {
+	p cel.Program
+}
+
+// Eval evaluates the program. Unlike a boolean condition, a string has no safe default: a
+// missing field, a value that is not a string, or the cost limit is an error.
+func (p *StringProgram) Eval(vars map[string]any) (string, error) {
+	out, details, err := p.p.Eval(vars)
+	if err != nil {
+		if details != nil && details.ActualCost() != nil && *details.ActualCost() >= CostLimit ||
+			strings.Contains(err.Error(), "cost limit exceeded") {
+			return "", ErrCostLimit
+		}
+		return "", err
+	}
+	s, ok := out.Value().(string)
+	if !ok {
+		return "", fmt.Errorf("the expression computed a %s, not a string", out.Type().TypeName())
+	}
+	return s, nil
 }
 
 // Eval evaluates the program. A value that is not there yet (a field an object does not have,

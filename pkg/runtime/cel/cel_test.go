@@ -71,3 +71,29 @@ func TestCacheIsBounded(t *testing.T) {
 		t.Error("the least recently used program was kept")
 	}
 }
+
+func TestCompileStringComputesAString(t *testing.T) {
+	p, err := CompileString([]string{"event"}, "event.kind + '/' + event.name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Eval(map[string]any{"event": map[string]any{"kind": "Kustomization", "name": "apps"}})
+	if err != nil || got != "Kustomization/apps" {
+		t.Errorf("Eval = %q, %v", got, err)
+	}
+	if _, err := p.Eval(map[string]any{"event": map[string]any{"kind": "Kustomization"}}); err == nil {
+		t.Error("Eval with a missing field succeeded")
+	}
+	for _, expr := range []string{"1 + 1", "true", "event.("} {
+		if _, err := CompileString([]string{"event"}, expr); !errors.Is(err, ErrInvalid) {
+			t.Errorf("CompileString(%q) = %v, want ErrInvalid", expr, err)
+		}
+	}
+	dyn, err := CompileString([]string{"event"}, "event.count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dyn.Eval(map[string]any{"event": map[string]any{"count": 3}}); err == nil {
+		t.Error("Eval of a number as a string succeeded")
+	}
+}
