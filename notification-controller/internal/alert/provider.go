@@ -34,11 +34,12 @@ type resolved struct {
 // Secret's value.
 func (d *Dispatcher) resolve(ctx context.Context, p *notifyv1beta3.Provider, a *notifyv1beta3.Alert) (*resolved, error) {
 	cfg := notifier.Config{
-		Type:        p.Spec.Type,
-		Address:     p.Spec.Address,
-		Channel:     p.Spec.Channel,
-		Username:    p.Spec.Username,
-		ProviderUID: string(p.UID),
+		Type:           p.Spec.Type,
+		Address:        p.Spec.Address,
+		Channel:        p.Spec.Channel,
+		Username:       p.Spec.Username,
+		ProviderUID:    string(p.UID),
+		AlertNamespace: a.Namespace, AlertName: a.Name, AlertUID: string(a.UID),
 	}
 	proxy := proxyConfig{address: p.Spec.Proxy}
 	if ref := p.Spec.SecretRef; ref != nil {

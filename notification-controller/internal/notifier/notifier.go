@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/driftless-dev/driftless/pkg/apis/event"
@@ -41,6 +43,9 @@ type Config struct {
 	// CommitStatusID, when set, computes a commit status's id (the Provider's
 	// commitStatusExpr); otherwise it is <kind>/<name>/<first segment of the Provider UID>.
 	CommitStatusID func(ev *event.Event) (string, error)
+	// AlertNamespace, AlertName and AlertUID name the Alert a delivery is for (the otel
+	// Provider's traces).
+	AlertNamespace, AlertName, AlertUID string
 	// Client sends every request; nil is http.DefaultClient.
 	Client *http.Client
 }
@@ -225,6 +230,39 @@ func withoutAddress(err error, u *url.URL) string {
 		}
 	}
 	return msg
+}
+
+// withoutAddressText removes an address, its host and its host name from a library's message.
+func withoutAddressText(msg, address string) string {
+	if u, err := url.Parse(address); err == nil {
+		return withoutAddress(errors.New(msg), u)
+	}
+	return strings.ReplaceAll(msg, address, "<address>")
+}
+
+// clientTLS is the TLS configuration of the Provider's client, for the libraries that make
+// their own connections.
+func clientTLS(c *http.Client) *tls.Config {
+	if c == nil {
+		return nil
+	}
+	if t, ok := c.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
+		return t.TLSClientConfig.Clone()
+	}
+	return nil
+}
+
+// basicAuth is an Authorization header's value for basic auth.
+func basicAuth(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+// timeUntil is the time left to a deadline, at least a millisecond.
+func timeUntil(deadline time.Time) time.Duration {
+	if d := time.Until(deadline); d > time.Millisecond {
+		return d
+	}
+	return time.Millisecond
 }
 
 // objectName is how most chats title an event: kustomization/apps.flux-system.

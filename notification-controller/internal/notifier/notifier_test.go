@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -621,6 +622,25 @@ func TestDescriptionSplitsTheReason(t *testing.T) {
 	} {
 		if got := description(&event.Event{Reason: reason}); got != want {
 			t.Errorf("description(%s) = %q, want %q", reason, got, want)
+		}
+	}
+}
+
+// Every type the CRD's enum admits can be built: none is accepted by the API server and
+// then refused at delivery.
+func TestEveryTypeOfTheEnumIsSupported(t *testing.T) {
+	src, err := os.ReadFile("../../api/v1beta3/provider_types.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(src), "+kubebuilder:validation:Enum=")
+	if !ok {
+		t.Fatal("no enum on the Provider's type")
+	}
+	line, _, _ := strings.Cut(rest, "\n")
+	for _, typ := range strings.Split(strings.TrimSpace(line), ";") {
+		if !Supported(typ) {
+			t.Errorf("type %s is in the enum but not supported", typ)
 		}
 	}
 }
