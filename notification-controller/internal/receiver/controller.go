@@ -29,7 +29,7 @@ import (
 const webhookPathIndex = "status.webhookPath"
 
 // celVars are the variables of a Receiver's filters: the object and the request body.
-var celVars = []string{"res", "req"}
+var celVars = []string{"res", "req", "claims"}
 
 // Reconciler reconciles Receivers: it checks the spec, reads the token and records the webhook
 // path the token makes.
@@ -94,8 +94,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // supported are the receiver types this version validates calls of; the others are refused
 // (Stalled), never served unchecked.
 var supported = map[string]bool{
-	notifyv1.GenericReceiver: true, notifyv1.GenericHMACReceiver: true,
+	notifyv1.GenericReceiver: true, notifyv1.GenericHMACReceiver: true, notifyv1.GenericOIDCReceiver: true,
 	notifyv1.GitHubReceiver: true, notifyv1.GitLabReceiver: true, notifyv1.BitbucketReceiver: true,
+	notifyv1.HarborReceiver: true, notifyv1.DockerHubReceiver: true, notifyv1.QuayReceiver: true,
+	notifyv1.GCRReceiver: true, notifyv1.NexusReceiver: true, notifyv1.ACRReceiver: true,
+	notifyv1.CDEventsReceiver: true,
 }
 
 // reconcileSpec refuses what no call could be served with: a type not supported yet, and
@@ -118,6 +121,11 @@ func (r *Reconciler) reconcileSpec(_ context.Context, s *scope) error {
 			return lifecycle.Stalled("", meta.InvalidCELExpressionReason, err)
 		}
 	}
+	for i := range obj.Spec.OIDCProviders {
+		if _, err := compileOIDC(&obj.Spec.OIDCProviders[i]); err != nil {
+			return lifecycle.Stalled("", meta.InvalidCELExpressionReason, fmt.Errorf("spec.oidcProviders[%d]: %w", i, err))
+		}
+	}
 	return nil
 }
 
@@ -125,6 +133,11 @@ func (r *Reconciler) reconcileSpec(_ context.Context, s *scope) error {
 // Fails with: TokenNotFound.
 func (r *Reconciler) reconcileToken(ctx context.Context, s *scope) error {
 	obj := s.Object
+	if obj.Spec.Type == notifyv1.GenericOIDCReceiver {
+		// The caller's ID token is the credential: the path derives from the name alone.
+		obj.Status.WebhookPath = obj.WebhookPath("")
+		return nil
+	}
 	token, err := readToken(ctx, r.APIReader, obj)
 	if err != nil {
 		return lifecycle.Failed("", meta.TokenNotFoundReason, err)
@@ -138,20 +151,28 @@ var errNoToken = errors.New("token not found")
 
 // readToken returns the token of the Receiver's secretRef.
 func readToken(ctx context.Context, c client.Reader, obj *notifyv1.Receiver) (string, error) {
+	data, err := readSecret(ctx, c, obj)
+	if err != nil {
+		return "", err
+	}
+	return string(data["token"]), nil
+}
+
+// readSecret returns the data of the Receiver's secretRef, which has a token.
+func readSecret(ctx context.Context, c client.Reader, obj *notifyv1.Receiver) (map[string][]byte, error) {
 	if obj.Spec.SecretRef == nil || obj.Spec.SecretRef.Name == "" {
-		return "", fmt.Errorf("%w: spec.secretRef is not set", errNoToken)
+		return nil, fmt.Errorf("%w: spec.secretRef is not set", errNoToken)
 	}
 	secret := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.SecretRef.Name}
 	if err := c.Get(ctx, key, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("%w: Secret '%s' does not exist", errNoToken, key)
+			return nil, fmt.Errorf("%w: Secret '%s' does not exist", errNoToken, key)
 		}
-		return "", fmt.Errorf("reading Secret '%s': %w", key, err)
+		return nil, fmt.Errorf("reading Secret '%s': %w", key, err)
 	}
-	token := string(secret.Data["token"])
-	if token == "" {
-		return "", fmt.Errorf("%w: Secret '%s' has no 'token' key", errNoToken, key)
+	if len(secret.Data["token"]) == 0 {
+		return nil, fmt.Errorf("%w: Secret '%s' has no 'token' key", errNoToken, key)
 	}
-	return token, nil
+	return secret.Data, nil
 }

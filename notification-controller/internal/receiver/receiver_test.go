@@ -163,8 +163,8 @@ func TestReceiverIsGivenItsWebhookPath(t *testing.T) {
 	}
 }
 
-// What no call could be served with is refused in the status: a type this version does not
-// validate, and a filter that does not compile.
+// What no call could be served with is refused in the status: a filter or an OIDC
+// validation that does not compile.
 func TestReceiverRefusesWhatItCannotServe(t *testing.T) {
 	ns := "receiver-refused"
 	namespace(t, ns)
@@ -172,10 +172,17 @@ func TestReceiverRefusesWhatItCannotServe(t *testing.T) {
 	for name, c := range map[string]struct {
 		kind, filter, reason string
 	}{
-		"unsupported": {kind: notifyv1.HarborReceiver, reason: notifyv1.ValidationFailedReason},
-		"bad-filter":  {kind: notifyv1.GenericReceiver, filter: "res.metadata.name ==", reason: meta.InvalidCELExpressionReason},
+		"bad-oidc":   {kind: notifyv1.GenericOIDCReceiver, reason: meta.InvalidCELExpressionReason},
+		"bad-filter": {kind: notifyv1.GenericReceiver, filter: "res.metadata.name ==", reason: meta.InvalidCELExpressionReason},
 	} {
-		r := receiver(t, ns, name, c.kind, func(r *notifyv1.Receiver) { r.Spec.ResourceFilter = c.filter })
+		r := receiver(t, ns, name, c.kind, func(r *notifyv1.Receiver) {
+			r.Spec.ResourceFilter = c.filter
+			if c.kind == notifyv1.GenericOIDCReceiver {
+				r.Spec.SecretRef = nil
+				r.Spec.OIDCProviders = []notifyv1.OIDCProvider{{IssuerURL: "https://issuer.example.com",
+					Validations: []notifyv1.OIDCValidation{{Expression: "claims.sub ==", Message: "m"}}}}
+			}
+		})
 		waitReceiver(t, r, func(r *notifyv1.Receiver) error {
 			if !conditions.IsTrue(r, meta.StalledCondition) || readyCondition(r).Reason != c.reason {
 				return fmt.Errorf("conditions %+v", r.Status.Conditions)

@@ -48,6 +48,10 @@ type Server struct {
 	Log                  logr.Logger
 	// Now stamps requestedAt; time.Now when nil.
 	Now func() time.Time
+	// GoogleIssuer is the issuer of the tokens gcr Receivers verify; Google's when empty.
+	GoogleIssuer string
+
+	issuers issuerCache
 }
 
 // Start implements manager.Runnable: it serves until ctx ends.
@@ -121,15 +125,27 @@ func (s *Server) handle(ctx context.Context, req *http.Request) error {
 	if len(body) > MaxBodyBytes {
 		return refuse(http.StatusRequestEntityTooLarge, "body over %d bytes", MaxBodyBytes)
 	}
-	token, err := readToken(ctx, s.APIReader, obj)
-	if err != nil {
-		return refuse(http.StatusServiceUnavailable, "%v", err)
-	}
 	// The path already proves the caller knows it; the type's check proves the call is the
 	// sender's, and its event one the Receiver wants.
-	event, err := validate(obj.Spec.Type, req.Header, body, token)
-	if err != nil {
-		return refuse(http.StatusBadRequest, "validation failed: %v", err)
+	var event string
+	var claims map[string]any
+	if obj.Spec.Type == notifyv1.GenericOIDCReceiver {
+		if claims, err = s.verifyOIDC(ctx, obj, req.Header); err != nil {
+			return refuse(http.StatusBadRequest, "validation failed: %v", err)
+		}
+	} else {
+		secret, err := readSecret(ctx, s.APIReader, obj)
+		if err != nil {
+			return refuse(http.StatusServiceUnavailable, "%v", err)
+		}
+		if obj.Spec.Type == notifyv1.GCRReceiver {
+			event, err = s.verifyGCR(ctx, req.Header, body, secret)
+		} else {
+			event, err = validate(obj.Spec.Type, req.Header, body, string(secret["token"]))
+		}
+		if err != nil {
+			return refuse(http.StatusBadRequest, "validation failed: %v", err)
+		}
 	}
 	if event == "ping" {
 		return nil // GitHub's check of a new hook: nothing to reconcile
@@ -141,7 +157,7 @@ func (s *Server) handle(ctx context.Context, req *http.Request) error {
 	if len(body) > 0 && json.Unmarshal(body, &payload) != nil {
 		payload = nil
 	}
-	return s.requestReconciles(ctx, obj, payload)
+	return s.requestReconciles(ctx, obj, payload, claims)
 }
 
 // validate checks a call the way its sender signs it, and returns its event type.
@@ -174,8 +190,91 @@ func validate(kind string, h http.Header, body []byte, token string) (string, er
 			return "", err
 		}
 		return h.Get("X-Event-Key"), nil
+	case notifyv1.HarborReceiver:
+		if subtle.ConstantTimeCompare([]byte(h.Get("Authorization")), []byte(token)) != 1 {
+			return "", errors.New("the Authorization header does not match the token")
+		}
+		return "", nil
+	case notifyv1.NexusReceiver:
+		// Nexus signs with HMAC-SHA1, bare hex.
+		if err := checkSignature("sha1="+h.Get("X-Nexus-Webhook-Signature"), body, token); err != nil {
+			return "", err
+		}
+		return "", nil
+	case notifyv1.DockerHubReceiver:
+		var p struct {
+			PushData struct {
+				Tag string `json:"tag"`
+			} `json:"push_data"`
+			Repository struct {
+				RepoName string `json:"repo_name"`
+			} `json:"repository"`
+		}
+		if err := json.Unmarshal(body, &p); err != nil || p.Repository.RepoName == "" {
+			return "", errors.New("the body is not a Docker Hub push payload")
+		}
+		return "", nil
+	case notifyv1.QuayReceiver:
+		var p struct {
+			DockerURL   string   `json:"docker_url"`
+			UpdatedTags []string `json:"updated_tags"`
+		}
+		if err := json.Unmarshal(body, &p); err != nil || p.DockerURL == "" {
+			return "", errors.New("the body is not a Quay repository push payload")
+		}
+		return "", nil
+	case notifyv1.ACRReceiver:
+		var p struct {
+			Action string `json:"action"`
+			Target struct {
+				Repository string `json:"repository"`
+				Tag        string `json:"tag"`
+			} `json:"target"`
+		}
+		if err := json.Unmarshal(body, &p); err != nil || p.Target.Repository == "" {
+			return "", errors.New("the body is not an Azure Container Registry webhook payload")
+		}
+		return p.Action, nil
+	case notifyv1.CDEventsReceiver:
+		return validateCDEvent(h, body)
 	}
 	return "", fmt.Errorf("receiver type '%s' is not supported", kind)
+}
+
+// validateCDEvent checks a CDEvent sent over HTTP in binary or structured mode: the Ce-Type
+// header names a dev.cdevents type, and the body is a CDEvent of that type with the context
+// and subject every CDEvent has. The event type is the Ce-Type.
+func validateCDEvent(h http.Header, body []byte) (string, error) {
+	ceType := h.Get("Ce-Type")
+	if !strings.HasPrefix(ceType, "dev.cdevents.") {
+		return "", errors.New("the Ce-Type header does not name a CDEvent type (dev.cdevents.*)")
+	}
+	var ev struct {
+		Context struct {
+			Version   string `json:"specversion"`
+			ID        string `json:"id"`
+			Source    string `json:"source"`
+			Type      string `json:"type"`
+			Timestamp string `json:"timestamp"`
+		} `json:"context"`
+		Subject *struct {
+			ID string `json:"id"`
+		} `json:"subject"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return "", errors.New("the body is not a JSON CDEvent")
+	}
+	c := ev.Context
+	if c.ID == "" || c.Source == "" || c.Type == "" || c.Timestamp == "" || ev.Subject == nil || ev.Subject.ID == "" {
+		return "", errors.New("the CDEvent lacks context.id, context.source, context.type, context.timestamp or subject.id")
+	}
+	if _, err := time.Parse(time.RFC3339Nano, c.Timestamp); err != nil {
+		return "", errors.New("the CDEvent's context.timestamp is not RFC 3339")
+	}
+	if !strings.EqualFold(c.Type, ceType) {
+		return "", errors.New("the CDEvent's context.type is not its Ce-Type")
+	}
+	return ceType, nil
 }
 
 // checkSignature checks a '<algorithm>=<hex HMAC of body with token>' header, in constant
@@ -224,7 +323,7 @@ var defaultAPIVersions = map[string]string{
 
 // requestReconciles sets reconcile.fluxcd.io/requestedAt on every object the Receiver selects
 // (and its filters let through).
-func (s *Server) requestReconciles(ctx context.Context, obj *notifyv1.Receiver, payload any) error {
+func (s *Server) requestReconciles(ctx context.Context, obj *notifyv1.Receiver, payload any, claims map[string]any) error {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
@@ -255,9 +354,9 @@ func (s *Server) requestReconciles(ctx context.Context, obj *notifyv1.Receiver, 
 			continue
 		}
 		for _, t := range targets {
-			ok, err := passes(obj.Spec.ResourceFilter, t, payload)
+			ok, err := passes(obj.Spec.ResourceFilter, t, payload, claims)
 			if err == nil && ok {
-				ok, err = passes(ref.Filter, t, payload)
+				ok, err = passes(ref.Filter, t, payload, claims)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("filtering %s/%s/%s: %w", ref.Kind, t.GetNamespace(), t.GetName(), err))
@@ -303,8 +402,9 @@ func (s *Server) selected(ctx context.Context, gvk schema.GroupVersionKind, ns s
 	return out, nil
 }
 
-// passes evaluates a filter on an object and the request body; no filter lets it through.
-func passes(expr string, obj *unstructured.Unstructured, payload any) (bool, error) {
+// passes evaluates a filter on an object, the request body and a generic-oidc caller's
+// claims; no filter lets it through.
+func passes(expr string, obj *unstructured.Unstructured, payload any, claims map[string]any) (bool, error) {
 	if expr == "" {
 		return true, nil
 	}
@@ -312,5 +412,5 @@ func passes(expr string, obj *unstructured.Unstructured, payload any) (bool, err
 	if err != nil {
 		return false, err
 	}
-	return p.Eval(map[string]any{"res": obj.Object, "req": payload})
+	return p.Eval(map[string]any{"res": obj.Object, "req": payload, "claims": claims})
 }

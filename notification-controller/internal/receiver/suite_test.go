@@ -19,6 +19,9 @@ var (
 	env *testenv.Environment
 	// hookURL is the suite's webhook server, with --no-cross-namespace-refs.
 	hookURL string
+	// oidcIssuer signs the tokens of the generic-oidc and gcr calls; it is also the gcr
+	// Receivers' Google.
+	oidcIssuer *issuer
 )
 
 func TestMain(m *testing.M) {
@@ -56,7 +59,11 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	hookURL = "http://" + ln.Addr().String()
-	srv := &Server{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NoCrossNamespaceRefs: true, Log: logr.Discard()}
+	if oidcIssuer, err = newIssuer(); err != nil {
+		return 0, err
+	}
+	defer oidcIssuer.Close()
+	srv := &Server{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), NoCrossNamespaceRefs: true, Log: logr.Discard(), GoogleIssuer: oidcIssuer.URL}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = srv.Serve(ctx, ln) }()
 	done := make(chan error, 1)

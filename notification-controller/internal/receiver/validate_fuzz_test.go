@@ -16,6 +16,9 @@ func FuzzValidate(f *testing.F) {
 	f.Add(notifyv1.GenericHMACReceiver, "X-Signature", "sha256=zz", body)
 	f.Add(notifyv1.GitLabReceiver, "X-Gitlab-Token", token, body)
 	f.Add(notifyv1.BitbucketReceiver, "X-Hub-Signature", "=", []byte{})
+	f.Add(notifyv1.HarborReceiver, "Authorization", token, body)
+	f.Add(notifyv1.NexusReceiver, "X-Nexus-Webhook-Signature", "00", body)
+	f.Add(notifyv1.CDEventsReceiver, "Ce-Type", "dev.cdevents.artifact.published.0.1.1", []byte(`{"context":{"id":"1","source":"s","type":"dev.cdevents.artifact.published.0.1.1","timestamp":"2026-01-01T00:00:00Z"},"subject":{"id":"x"}}`))
 	f.Fuzz(func(t *testing.T, kind, header, value string, body []byte) {
 		h := http.Header{}
 		h.Set(header, value)
@@ -32,6 +35,16 @@ func FuzzValidate(f *testing.F) {
 			if checkSignature(value, body, token) != nil {
 				t.Fatalf("%s accepted %s: %q", kind, header, value)
 			}
+		case notifyv1.HarborReceiver:
+			if h.Get("Authorization") != token {
+				t.Fatalf("harbor accepted Authorization %q", h.Get("Authorization"))
+			}
+		case notifyv1.NexusReceiver:
+			if checkSignature("sha1="+h.Get("X-Nexus-Webhook-Signature"), body, token) != nil {
+				t.Fatalf("nexus accepted %q", value)
+			}
+		case notifyv1.DockerHubReceiver, notifyv1.QuayReceiver, notifyv1.ACRReceiver, notifyv1.CDEventsReceiver:
+			// Unsigned by their senders: the path is the secret, the body only has to parse.
 		default:
 			t.Fatalf("type %q accepted", kind)
 		}

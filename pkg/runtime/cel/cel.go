@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/ext"
 )
 
 // CostLimit bounds the work one evaluation may do, in CEL's cost units: the same per-call
@@ -48,12 +49,46 @@ func CompileString(vars []string, expr string) (*StringProgram, error) {
 	return &StringProgram{p: p.p}, nil
 }
 
+// CompileValue compiles expr, an expression over vars of any type, such as the variables
+// of a generic-oidc Receiver, or returns it from the cache.
+func CompileValue(vars []string, expr string) (*ValueProgram, error) {
+	p, err := compile(vars, expr, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &ValueProgram{p: p.p}, nil
+}
+
+// ValueProgram is a compiled expression of any type.
+type ValueProgram struct {
+	p cel.Program
+}
+
+// Eval evaluates the program; its value can be bound to a variable of another program.
+func (p *ValueProgram) Eval(vars map[string]any) (any, error) {
+	out, details, err := p.p.Eval(vars)
+	if err != nil {
+		if details != nil && details.ActualCost() != nil && *details.ActualCost() >= CostLimit ||
+			strings.Contains(err.Error(), "cost limit exceeded") {
+			return nil, ErrCostLimit
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// compile compiles expr, which must compute a want (any type when want is nil).
 func compile(vars []string, expr string, want *cel.Type) (*Program, error) {
-	key := want.String() + "\x00" + strings.Join(vars, ",") + "\x00" + expr
+	wantName := "any"
+	if want != nil {
+		wantName = want.String()
+	}
+	key := wantName + "\x00" + strings.Join(vars, ",") + "\x00" + expr
 	if p, ok := programs.get(key); ok {
 		return p, nil
 	}
-	opts := make([]cel.EnvOption, 0, len(vars))
+	// The string functions the Kubernetes API server's CEL has (split, lowerAscii, ...).
+	opts := []cel.EnvOption{ext.Strings()}
 	for _, v := range vars {
 		opts = append(opts, cel.Variable(v, cel.DynType))
 	}
@@ -65,7 +100,7 @@ func compile(vars []string, expr string, want *cel.Type) (*Program, error) {
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("%w '%s': %s", ErrInvalid, expr, iss.Err())
 	}
-	if ast.OutputType() != want && ast.OutputType() != cel.DynType {
+	if want != nil && ast.OutputType() != want && ast.OutputType() != cel.DynType {
 		return nil, fmt.Errorf("%w '%s': it must evaluate to a %s, not %s", ErrInvalid, expr, want, ast.OutputType())
 	}
 	p, err := env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(100))

@@ -97,3 +97,24 @@ func TestCompileStringComputesAString(t *testing.T) {
 		t.Error("Eval of a number as a string succeeded")
 	}
 }
+
+func TestCompileValueFeedsAnotherProgram(t *testing.T) {
+	v, err := CompileValue([]string{"claims"}, "claims.sub.split(':')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := v.Eval(map[string]any{"claims": map[string]any{"sub": "repo:org/app:ref:main"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := Compile([]string{"claims", "variables"}, "variables.parts[1] == 'org/app'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := check.Eval(map[string]any{"claims": map[string]any{}, "variables": map[string]any{"parts": parts}}); !ok || err != nil {
+		t.Errorf("Eval = %v, %v", ok, err)
+	}
+	if _, err := CompileValue([]string{"claims"}, "claims.("); !errors.Is(err, ErrInvalid) {
+		t.Errorf("CompileValue of a syntax error = %v", err)
+	}
+}
