@@ -109,7 +109,13 @@ func latency(ctx context.Context, h *harness) ([]result, error) {
 		"source-controller peak RSS (MiB)": float64(int(srcAfter.PeakRSSMiB)),
 	}
 
-	// 2. Drift → healed: kubectl scale of a Deployment, kubectl delete of a ConfigMap.
+	// 2. The same, announced by a GitHub push webhook to a Receiver.
+	webhook, err := webhookPushes(ctx, h, g)
+	if err != nil {
+		return nil, err
+	}
+
+	// 3. Drift → healed: kubectl scale of a Deployment, kubectl delete of a ConfigMap.
 	kcBefore, err = kc.usage()
 	if err != nil {
 		return nil, err
@@ -167,7 +173,7 @@ func latency(ctx context.Context, h *harness) ([]result, error) {
 		"delete undone (s)": round(medianOf(deleted)),
 		"slowest (s)":       round(max(slices.Max(scaled), slices.Max(deleted))),
 	}
-	return []result{push, heal}, nil
+	return []result{push, webhook, heal}, nil
 }
 
 // poll calls done every 10 ms until it reports true or an error, or timeout passes.

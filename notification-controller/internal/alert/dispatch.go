@@ -155,13 +155,18 @@ func (d *Dispatcher) NeedLeaderElection() bool { return false }
 
 // match hands the event to the Provider of every Alert that wants it.
 func (d *Dispatcher) match(ctx context.Context, ev *event.Event) {
+	// The cache's own objects, not copies: a delivery waiting in a slow Provider's queue holds
+	// its Alert, and a copy of every Alert per event held thousands of them. Nothing here
+	// writes to an Alert.
 	alerts := &notifyv1beta3.AlertList{}
-	if err := d.Client.List(ctx, alerts); err != nil {
+	if err := d.Client.List(ctx, alerts, client.UnsafeDisableDeepCopy); err != nil {
 		d.Log.Error(err, "listing Alerts; event not matched", "object", objectName(ev))
 		return
 	}
 	for i := range alerts.Items {
-		a := &alerts.Items[i]
+		// One Alert, not the list's array, goes with each delivery.
+		alert := alerts.Items[i]
+		a := &alert
 		ok, err := d.wants(ctx, a, ev)
 		if err != nil {
 			d.Events.Eventf(a, corev1.EventTypeWarning, InvalidAlertReason, "%s", err.Error())
