@@ -75,9 +75,66 @@ func (s *hmacSink) waitEvent(t *testing.T, kind, text string) event.Event {
 	return found
 }
 
+// slackSink is a Slack incoming webhook on 127.0.0.1 that keeps the payloads it receives.
+type slackSink struct {
+	*httptest.Server
+	mu       sync.Mutex
+	payloads []slackMessage
+}
+
+type slackMessage struct {
+	Channel     string `json:"channel"`
+	Username    string `json:"username"`
+	Attachments []struct {
+		Color      string   `json:"color"`
+		AuthorName string   `json:"author_name"`
+		Text       string   `json:"text"`
+		MrkdwnIn   []string `json:"mrkdwn_in"`
+		Fields     []struct {
+			Title string `json:"title"`
+			Value string `json:"value"`
+		} `json:"fields"`
+	} `json:"attachments"`
+}
+
+func newSlackSink(t *testing.T) *slackSink {
+	s := &slackSink{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m slackMessage
+		if r.URL.Path != "/services/T0/B0/e2e" || json.NewDecoder(r.Body).Decode(&m) != nil || len(m.Attachments) != 1 {
+			http.Error(w, "invalid_payload", http.StatusBadRequest) // as Slack answers
+			return
+		}
+		s.mu.Lock()
+		s.payloads = append(s.payloads, m)
+		s.mu.Unlock()
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// waitMessage waits for a message about the object whose text contains text.
+func (s *slackSink) waitMessage(t *testing.T, author, text string) slackMessage {
+	t.Helper()
+	var found slackMessage
+	testenv.Eventually(t, time.Minute, func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, m := range s.payloads {
+			if m.Attachments[0].AuthorName == author && strings.Contains(m.Attachments[0].Text, text) {
+				found = m
+				return nil
+			}
+		}
+		return fmt.Errorf("no Slack message from %s with %q among %d", author, text, len(s.payloads))
+	})
+	return found
+}
+
 // The notification loop with the real binaries: a GitHub-signed push to a Receiver is applied
 // at once (every interval is an hour), and the controllers' events reach a generic-hmac
-// Provider through an Alert, signed: the new revision, the change set, a failure.
+// Provider and a Slack one through Alerts: the new revision, the change set, a drift
+// correction naming who edited by hand, a failure; each checked payload by payload.
 func TestNotificationLoop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -117,6 +174,18 @@ func TestNotificationLoop(t *testing.T) {
 			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "app"},
 		}},
 	}
+	slack := newSlackSink(t)
+	objects = append(objects,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "slack"}, StringData: map[string]string{"address": slack.URL + "/services/T0/B0/e2e"}},
+		&notifyv1beta3.Provider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "slack"}, Spec: notifyv1beta3.ProviderSpec{
+			Type: "slack", Channel: "deploys", Username: "driftless", SecretRef: &meta.LocalObjectReference{Name: "slack"},
+		}},
+		&notifyv1beta3.Alert{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "slack"}, Spec: notifyv1beta3.AlertSpec{
+			ProviderRef:   meta.LocalObjectReference{Name: "slack"},
+			EventSources:  []notifyv1beta3.CrossNamespaceObjectReference{{Kind: "GitRepository", Name: "*"}, {Kind: "Kustomization", Name: "*"}},
+			EventMetadata: map[string]string{"cluster": "e2e"},
+		}},
+	)
 	for _, o := range objects {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
@@ -128,6 +197,16 @@ func TestNotificationLoop(t *testing.T) {
 	stored := sink.waitEvent(t, "GitRepository", "stored artifact")
 	if stored.Metadata["revision"] != revision {
 		t.Errorf("the GitRepository event's revision: %v", stored.Metadata)
+	}
+	// The same new revision, as Slack shows it.
+	msg := slack.waitMessage(t, "gitrepository/app."+ns, "stored artifact")
+	att := msg.Attachments[0]
+	fields := map[string]string{}
+	for _, f := range att.Fields {
+		fields[f.Title] = f.Value
+	}
+	if msg.Channel != "deploys" || msg.Username != "driftless" || att.Color != "good" || fields["revision"] != revision || fields["cluster"] != "e2e" {
+		t.Errorf("the Slack message of the new revision: %+v", msg)
 	}
 
 	// A push, announced by a GitHub-signed webhook: applied without waiting for the hour.
@@ -176,6 +255,20 @@ func TestNotificationLoop(t *testing.T) {
 	})
 	t.Logf("push webhook → applied in %s", time.Since(pushed).Round(time.Millisecond))
 	sink.waitEvent(t, "Kustomization", "ConfigMap/"+ns+"/greeting configured")
+	slack.waitMessage(t, "kustomization/app."+ns, "ConfigMap/"+ns+"/greeting configured")
+
+	// An edit by hand: corrected, and the Alerts say who made it.
+	edited := &corev1.ConfigMap{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "greeting"}, edited); err != nil {
+		t.Fatal(err)
+	}
+	edited.Data["value"] = "edited by hand"
+	if err := env.Client.Update(ctx, edited, client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	drift := "ConfigMap/" + ns + "/greeting configured (drift: changed by kubectl-edit)"
+	sink.waitEvent(t, "Kustomization", drift)
+	slack.waitMessage(t, "kustomization/app."+ns, drift)
 
 	// A broken commit: the failure reaches the Provider as an error.
 	files["app/configmap.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata: [broken\n"
@@ -183,6 +276,9 @@ func TestNotificationLoop(t *testing.T) {
 	requestSourceReconcile(t, &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}})
 	if failed := sink.waitEvent(t, "Kustomization", "kustomize build failed"); failed.Severity != event.SeverityError {
 		t.Errorf("the failure's severity: %s", failed.Severity)
+	}
+	if failed := slack.waitMessage(t, "kustomization/app."+ns, "kustomize build failed"); failed.Attachments[0].Color != "danger" {
+		t.Errorf("the Slack message of the failure: %+v", failed)
 	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()

@@ -53,6 +53,7 @@ spec:
 // after), and points a GitRepository and two Kustomizations at it.
 type demo struct {
 	server  *gittestserver.GitServer
+	gitRoot string
 	workdir string
 }
 
@@ -64,7 +65,7 @@ func startDemo(stateDir string) (*demo, error) {
 	if err := os.MkdirAll(gitRoot, 0o755); err != nil {
 		return nil, err
 	}
-	d := &demo{server: gittestserver.NewGitServer(gitRoot)}
+	d := &demo{server: gittestserver.NewGitServer(gitRoot), gitRoot: gitRoot}
 	if d.workdir, err = filepath.Abs(filepath.Join(stateDir, "demo")); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,13 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,5 +69,35 @@ func TestDemoCommitWorksWithoutAGitIdentity(t *testing.T) {
 	out, err := exec.Command("git", "--git-dir", filepath.Join(state, "git", "demo.git"), "log", "-1", "--format=%s").Output()
 	if err != nil || strings.TrimSpace(string(out)) != "2 replicas" {
 		t.Fatalf("the served repository's head is %q (%v), want the pushed commit", out, err)
+	}
+}
+
+// The demo repository's hook announces a push as GitHub does: a push event, signed with the
+// Receiver's token, for each ref.
+func TestNotifyPushSignsAsGitHub(t *testing.T) {
+	const token = "demo-token"
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mac := hmac.New(sha256.New, []byte(token))
+		mac.Write(body)
+		if r.Header.Get("X-GitHub-Event") != "push" || r.Header.Get("X-Hub-Signature-256") != "sha256="+hex.EncodeToString(mac.Sum(nil)) {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		var push struct{ Ref, After string }
+		_ = json.Unmarshal(body, &push)
+		got = append(got, push.Ref+" "+push.After)
+	}))
+	defer srv.Close()
+	code, err := postPush(srv.URL, []byte(token), strings.Repeat("0", 40), strings.Repeat("a", 40), "refs/heads/main")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("postPush = %d, %v", code, err)
+	}
+	if len(got) != 1 || got[0] != "refs/heads/main "+strings.Repeat("a", 40) {
+		t.Errorf("received %v", got)
+	}
+	if code, _ := postPush(srv.URL, []byte("another token"), "", "", "refs/heads/main"); code != http.StatusBadRequest {
+		t.Errorf("a push signed with another token was taken: %d", code)
 	}
 }

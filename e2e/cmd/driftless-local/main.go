@@ -23,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
+	notifyv1 "github.com/driftless-dev/driftless/notification-controller/api/v1"
+	notifyv1beta3 "github.com/driftless-dev/driftless/notification-controller/api/v1beta3"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
@@ -30,6 +32,13 @@ import (
 var controllers = []string{"source-controller", "kustomize-controller", "helm-controller", "notification-controller"}
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "notify-push" { // the demo repository's post-receive hook
+		if err := notifyPush(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "driftless-local notify-push:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	binDir := flag.String("bin-dir", "bin", "directory holding the controller binaries")
 	stateDir := flag.String("state-dir", ".run", "directory for the kubeconfig and logs")
 	flag.Parse()
@@ -67,7 +76,7 @@ func run(binDir, stateDir string) error {
 			return err
 		}
 		fmt.Printf("Starting the local control plane (etcd, kube-apiserver; state in %s)...\n", stateDir)
-		env, err := testenv.Start(testenv.WithEtcdDataDir(etcdDir), testenv.WithScheme(sourcev1.AddToScheme, kustomizev1.AddToScheme))
+		env, err := testenv.Start(testenv.WithEtcdDataDir(etcdDir), testenv.WithScheme(sourcev1.AddToScheme, kustomizev1.AddToScheme, notifyv1.AddToScheme, notifyv1beta3.AddToScheme))
 		if err != nil {
 			return err
 		}
@@ -91,14 +100,19 @@ func run(binDir, stateDir string) error {
 		}
 	}
 
-	procs, err := startControllers(ctx, binDir, stateDir, kubeconfig)
+	procs, receiverAddr, err := startControllers(ctx, binDir, stateDir, kubeconfig)
 	defer stopAll(procs)
 	if err != nil {
 		return err
 	}
 
-	demoDir, replicas := "", 0 // the demo's working copy and replicas, on the local control plane
+	demoDir, replicas, hookURL := "", 0, "" // the demo's working copy, replicas and webhook, on the local control plane
 	if local != nil {
+		sink, err := startAlertSink(stateDir)
+		if err != nil {
+			return err
+		}
+		defer sink.stop()
 		d, err := startDemo(stateDir)
 		if err != nil {
 			return err
@@ -109,6 +123,10 @@ func run(binDir, stateDir string) error {
 			return err
 		}
 		if err := d.progress(ctx, local.Client, 3*time.Minute); err != nil {
+			return err
+		}
+		fmt.Println("Wiring notifications: a GitHub Receiver for the demo repository's pushes, and an Alert printing the demo's events here...")
+		if hookURL, err = d.notifications(ctx, local.Client, stateDir, binDir, receiverAddr, sink.url); err != nil {
 			return err
 		}
 		demoDir = d.workdir
@@ -128,13 +146,16 @@ Driftless is running. In another terminal (kubectl is in %[2]s):
 	if demoDir != "" {
 		fmt.Printf(`  kubectl get deployments,pods -n demo-dev
 
-Change the demo in Git and watch the change arrive (within 15 seconds):
+Change the demo in Git and watch the change arrive in about a second: the repository's
+post-receive hook sends a signed GitHub push webhook to the Receiver at
+%[4]s
+and the Alert prints each step here ("alert: ..."; also in logs/alerts.log):
 
-  cd %s
-  sed -i 's/replicas: %d/replicas: %d/' apps/demo/base/deployment.yaml
+  cd %[1]s
+  sed -i 's/replicas: %[2]d/replicas: %[3]d/' apps/demo/base/deployment.yaml
   git commit -qam "%[3]d replicas" && git push -q origin main
   kubectl get kustomizations -w
-`, demoDir, replicas, replicas%5+1)
+`, demoDir, replicas, replicas%5+1, hookURL)
 	}
 	fmt.Printf("\nController logs are in %s. Press Ctrl-C to stop everything.\n", filepath.Join(stateDir, "logs"))
 
@@ -153,28 +174,27 @@ Change the demo in Git and watch the change arrive (within 15 seconds):
 
 // startControllers starts the four binaries, notification-controller first so that the others
 // can post their events to it.
-func startControllers(ctx context.Context, binDir, stateDir, kubeconfig string) (map[string]*exec.Cmd, error) {
-	procs := map[string]*exec.Cmd{}
+func startControllers(ctx context.Context, binDir, stateDir, kubeconfig string) (procs map[string]*exec.Cmd, receiverAddr string, err error) {
+	procs = map[string]*exec.Cmd{}
 	eventsAddr, err := testenv.FreeAddr()
 	if err != nil {
-		return procs, err
+		return procs, "", err
+	}
+	if receiverAddr, err = testenv.FreeAddr(); err != nil {
+		return procs, "", err
 	}
 	order := append([]string{"notification-controller"}, controllers[:3]...)
 	for _, name := range order {
 		metrics, err := testenv.FreeAddr()
 		if err != nil {
-			return procs, err
+			return procs, "", err
 		}
 		health, err := testenv.FreeAddr()
 		if err != nil {
-			return procs, err
+			return procs, "", err
 		}
 		args := []string{"--metrics-addr=" + metrics, "--health-addr=" + health, "--log-encoding=console"}
 		if name == "notification-controller" {
-			receiverAddr, err := testenv.FreeAddr()
-			if err != nil {
-				return procs, err
-			}
 			args = append(args, "--events-addr="+eventsAddr, "--receiverAddr="+receiverAddr)
 		} else {
 			args = append(args, "--events-addr=http://"+eventsAddr+"/")
@@ -182,27 +202,27 @@ func startControllers(ctx context.Context, binDir, stateDir, kubeconfig string) 
 		if name == "source-controller" {
 			storageAddr, err := testenv.FreeAddr()
 			if err != nil {
-				return procs, err
+				return procs, "", err
 			}
 			args = append(args, "--storage-path="+filepath.Join(stateDir, "storage"), "--storage-addr="+storageAddr, "--storage-adv-addr="+storageAddr)
 		}
 		logFile, err := os.Create(filepath.Join(stateDir, "logs", name+".log"))
 		if err != nil {
-			return procs, err
+			return procs, "", err
 		}
 		cmd := exec.Command(filepath.Join(binDir, name), args...)
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "RUNTIME_NAMESPACE=flux-system")
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		if err := cmd.Start(); err != nil {
-			return procs, fmt.Errorf("starting %s: %w", name, err)
+			return procs, "", fmt.Errorf("starting %s: %w", name, err)
 		}
 		procs[name] = cmd
 		if err := waitReady(ctx, "http://"+health+"/readyz"); err != nil {
-			return procs, fmt.Errorf("%s did not become ready: %w", name, err)
+			return procs, "", fmt.Errorf("%s did not become ready: %w", name, err)
 		}
 		fmt.Printf("  %-24s ready   metrics http://%s/metrics\n", name, metrics)
 	}
-	return procs, nil
+	return procs, receiverAddr, nil
 }
 
 func stopAll(procs map[string]*exec.Cmd) {
