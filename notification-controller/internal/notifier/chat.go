@@ -21,12 +21,12 @@ func init() {
 	register("slack", newSlack)
 	register("discord", newSlack)
 	register("rocket", newSlack)
-	register("msteams", newTeams)
-	register("googlechat", newGoogleChat)
+	register("msteams", addressed(func(cfg *Config) Notifier { return &teams{cfg: cfg} }))
+	register("googlechat", addressed(func(cfg *Config) Notifier { return &googleChat{cfg: cfg} }))
 	register("webex", newWebex)
 	register("telegram", newTelegram)
 	register("matrix", newMatrix)
-	register("lark", newLark)
+	register("lark", addressed(func(cfg *Config) Notifier { return &lark{cfg: cfg} }))
 	register("zulip", newZulip)
 }
 
@@ -170,13 +170,6 @@ func (s *slack) Post(ctx context.Context, ev *event.Event) error {
 // teams posts an Adaptive Card, which Teams' workflow webhooks take.
 type teams struct{ cfg *Config }
 
-func newTeams(cfg *Config) (Notifier, error) {
-	if _, err := requireAddress(cfg); err != nil {
-		return nil, err
-	}
-	return &teams{cfg: cfg}, nil
-}
-
 func (t *teams) Post(ctx context.Context, ev *event.Event) error {
 	message := map[string]any{"type": "TextBlock", "text": ev.Message, "wrap": true}
 	if ev.Severity == event.SeverityError {
@@ -215,13 +208,6 @@ func (t *teams) Post(ctx context.Context, ev *event.Event) error {
 
 // googleChat posts a card to a Google Chat webhook.
 type googleChat struct{ cfg *Config }
-
-func newGoogleChat(cfg *Config) (Notifier, error) {
-	if _, err := requireAddress(cfg); err != nil {
-		return nil, err
-	}
-	return &googleChat{cfg: cfg}, nil
-}
 
 func (g *googleChat) Post(ctx context.Context, ev *event.Event) error {
 	text := ev.Message
@@ -353,13 +339,6 @@ func (m *matrix) Post(ctx context.Context, ev *event.Event) error {
 
 // lark posts an interactive card to a Lark (Feishu) bot webhook.
 type lark struct{ cfg *Config }
-
-func newLark(cfg *Config) (Notifier, error) {
-	if _, err := requireAddress(cfg); err != nil {
-		return nil, err
-	}
-	return &lark{cfg: cfg}, nil
-}
 
 func (l *lark) Post(ctx context.Context, ev *event.Event) error {
 	emoji, color := "💫", "turquoise"

@@ -227,46 +227,33 @@ func (c *commitStatus) github(ctx context.Context, sha, id, state, desc string) 
 	owner, repo, _ := c.repo.ownerRepo("github")
 	api := c.repo.githubAPI() + "/repos/" + url.PathEscape(owner) + "/" + url.PathEscape(repo)
 	auth := map[string]string{"Authorization": "Bearer " + c.cfg.Token, "Accept": "application/vnd.github+json"}
-	desc = truncate(desc, 140)
-	var statuses []hostStatus
-	if err := c.cfg.do(ctx, call{method: http.MethodGet, url: api + "/commits/" + sha + "/statuses?per_page=50", header: auth, into: &statuses}); err != nil {
-		return fmt.Errorf("listing the commit's statuses: %w", err)
-	}
-	if latestIs(statuses, id, state, desc) {
-		return nil
-	}
-	return c.cfg.do(ctx, call{url: api + "/statuses/" + sha, header: auth,
-		body: map[string]string{"state": state, "context": id, "description": desc}})
+	return c.postUnlessSaid(ctx, api+"/commits/"+sha+"/statuses?per_page=50", api+"/statuses/"+sha, auth, "context", id, state, truncate(desc, 140))
 }
 
 func (c *commitStatus) gitlab(ctx context.Context, sha, id, state, desc string) error {
 	api := c.repo.base() + "/api/v4/projects/" + url.PathEscape(c.repo.path)
 	auth := map[string]string{"PRIVATE-TOKEN": c.cfg.Token}
-	desc = truncate(desc, 255)
-	var statuses []hostStatus
-	if err := c.cfg.do(ctx, call{method: http.MethodGet, url: api + "/repository/commits/" + sha + "/statuses", header: auth, into: &statuses}); err != nil {
-		return fmt.Errorf("listing the commit's statuses: %w", err)
-	}
-	if latestIs(statuses, id, state, desc) {
-		return nil
-	}
-	return c.cfg.do(ctx, call{url: api + "/statuses/" + sha, header: auth,
-		body: map[string]string{"state": state, "name": id, "description": desc}})
+	return c.postUnlessSaid(ctx, api+"/repository/commits/"+sha+"/statuses", api+"/statuses/"+sha, auth, "name", id, state, truncate(desc, 255))
 }
 
 func (c *commitStatus) gitea(ctx context.Context, sha, id, state, desc string) error {
 	owner, repo, _ := c.repo.ownerRepo("gitea")
 	api := c.repo.base() + "/api/v1/repos/" + url.PathEscape(owner) + "/" + url.PathEscape(repo)
 	auth := map[string]string{"Authorization": "token " + c.cfg.Token}
+	return c.postUnlessSaid(ctx, api+"/commits/"+sha+"/statuses", api+"/statuses/"+sha, auth, "context", id, state, desc)
+}
+
+// postUnlessSaid lists the commit's statuses and posts the new one (its id under idKey),
+// unless the newest with that id already says the same.
+func (c *commitStatus) postUnlessSaid(ctx context.Context, list, post string, auth map[string]string, idKey, id, state, desc string) error {
 	var statuses []hostStatus
-	if err := c.cfg.do(ctx, call{method: http.MethodGet, url: api + "/commits/" + sha + "/statuses", header: auth, into: &statuses}); err != nil {
+	if err := c.cfg.do(ctx, call{method: http.MethodGet, url: list, header: auth, into: &statuses}); err != nil {
 		return fmt.Errorf("listing the commit's statuses: %w", err)
 	}
 	if latestIs(statuses, id, state, desc) {
 		return nil
 	}
-	return c.cfg.do(ctx, call{url: api + "/statuses/" + sha, header: auth,
-		body: map[string]string{"state": state, "context": id, "description": desc}})
+	return c.cfg.do(ctx, call{url: post, header: auth, body: map[string]string{"state": state, idKey: id, "description": desc}})
 }
 
 // bitbucket posts a build status on Bitbucket Cloud (api.bitbucket.org, or the host's /2.0

@@ -16,8 +16,8 @@ import (
 func init() {
 	register("pagerduty", newPagerDuty)
 	register("opsgenie", newOpsgenie)
-	register("alertmanager", newAlertmanager)
-	register("grafana", newGrafana)
+	register("alertmanager", addressed(func(cfg *Config) Notifier { return &alertmanager{cfg: cfg} }))
+	register("grafana", addressed(func(cfg *Config) Notifier { return &grafana{cfg: cfg} }))
 	register("datadog", newDatadog)
 	register("sentry", newSentry)
 }
@@ -121,13 +121,6 @@ func (o *opsgenie) Post(ctx context.Context, ev *event.Event) error {
 // alertmanager posts a firing alert to /api/v2/alerts, labelled by the object and reason.
 type alertmanager struct{ cfg *Config }
 
-func newAlertmanager(cfg *Config) (Notifier, error) {
-	if _, err := requireAddress(cfg); err != nil {
-		return nil, err
-	}
-	return &alertmanager{cfg: cfg}, nil
-}
-
 func (a *alertmanager) Post(ctx context.Context, ev *event.Event) error {
 	labels := map[string]string{}
 	annotations := map[string]string{"message": ev.Message}
@@ -166,13 +159,6 @@ func (a *alertmanager) Post(ctx context.Context, ev *event.Event) error {
 
 // grafana adds an annotation, tagged so that dashboards can filter on it.
 type grafana struct{ cfg *Config }
-
-func newGrafana(cfg *Config) (Notifier, error) {
-	if _, err := requireAddress(cfg); err != nil {
-		return nil, err
-	}
-	return &grafana{cfg: cfg}, nil
-}
 
 func (g *grafana) Post(ctx context.Context, ev *event.Event) error {
 	tags := []string{"flux", ev.ReportingController}

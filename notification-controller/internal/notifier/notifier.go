@@ -137,6 +137,16 @@ func requireAddress(cfg *Config) (*url.URL, error) {
 	return httpURL("address", cfg.Address)
 }
 
+// addressed builds the types that need nothing but an address to post to.
+func addressed(build func(*Config) Notifier) func(*Config) (Notifier, error) {
+	return func(cfg *Config) (Notifier, error) {
+		if _, err := requireAddress(cfg); err != nil {
+			return nil, err
+		}
+		return build(cfg), nil
+	}
+}
+
 // maxResponse bounds what is read of an answer.
 const maxResponse = 1 << 20
 

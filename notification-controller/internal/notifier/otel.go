@@ -15,20 +15,13 @@ import (
 	"github.com/driftless-dev/driftless/pkg/apis/event"
 )
 
-func init() { register("otel", newOTel) }
+func init() { register("otel", addressed(func(cfg *Config) Notifier { return &otelTracer{cfg: cfg} })) }
 
 // otelTracer exports one span per event to an OTLP/HTTP endpoint. The events of one Alert
 // for one revision share a trace (its id derives from the Alert's UID and the revision), and
 // an object's span id derives from its UID and the revision, so that a retried delivery is
 // the same span.
 type otelTracer struct{ cfg *Config }
-
-func newOTel(cfg *Config) (Notifier, error) {
-	if _, err := requireAddress(cfg); err != nil {
-		return nil, err
-	}
-	return &otelTracer{cfg: cfg}, nil
-}
 
 // derivedIDs gives the span the ids its event determines.
 type derivedIDs struct {
