@@ -16,6 +16,9 @@ TOOLS_GO     := GOWORK=off CGO_ENABLED=0 go
 CONTROL_PLANE := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl
 CLUSTER       := $(CONTROL_PLANE) $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kwok $(BIN)/kwok-stages.yaml
 CONTROLLERS   := source-controller kustomize-controller helm-controller notification-controller
+# The flux CLI that the e2e tests drive Driftless with: Flux's own, at the version whose APIs
+# Driftless matches.
+FLUX_VERSION  := v2.9.5
 
 .PHONY: help
 help: ## Show the targets.
@@ -29,7 +32,7 @@ run: cluster build ## Run the whole system: a local control plane (or the cluste
 	@$(BIN)/driftless-local --bin-dir=$(BIN) --state-dir=.run
 
 .PHONY: test
-test: cluster build ## Run every test against the real control plane (e2e: with kwok's simulated nodes); builds what it needs first.
+test: cluster build $(BIN)/flux ## Run every test against the real control plane (e2e: with kwok's simulated nodes, and Flux's CLI); builds what it needs first.
 	DRIFTLESS_BIN_DIR=$(BIN) go test -count=1 -timeout 30m $(addsuffix /...,$(MODULES))
 
 FUZZTIME ?= 1m
@@ -65,6 +68,12 @@ $(BIN)/kwok: tools/kwok/go.mod
 
 $(BIN)/kwok-stages.yaml: tools/kwok/go.mod tools/kwok/stages/main.go
 	cd tools/kwok && $(TOOLS_GO) run ./stages > $@.tmp && mv $@.tmp $@
+
+.PHONY: flux
+flux: $(BIN)/flux ## Build Flux's CLI ($(FLUX_VERSION)) into bin/, which the e2e tests drive Driftless with.
+
+$(BIN)/flux: hack/build-flux.sh
+	hack/build-flux.sh $@ $(FLUX_VERSION)
 
 $(BIN)/controller-gen: tools/codegen/go.mod
 	cd tools/codegen && $(TOOLS_GO) build -trimpath -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
