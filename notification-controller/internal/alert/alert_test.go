@@ -241,6 +241,9 @@ func TestAlertsDeliverToGenericProviders(t *testing.T) {
 	if fmt.Sprint(got.event.Metadata) != fmt.Sprint(want) || got.event.Message != ev.Message || got.event.InvolvedObject.Name != "app" {
 		t.Errorf("payload: %s", got.body)
 	}
+	if msg := warningWith(t, ns, "plain", MetadataAppendFailedReason); !strings.Contains(msg, "the key(s) revision") {
+		t.Errorf("the conflict's warning: %s", msg)
+	}
 	s := signed.waitFor(t, 1)[0]
 	mac := hmac.New(sha256.New, []byte("hmac-key"))
 	mac.Write(s.body)
@@ -329,26 +332,13 @@ func TestAProviderThatFailsHoldsUpNoOther(t *testing.T) {
 	}
 	// Each delivery to the failing one is tried four times, then reported.
 	failing.waitFor(t, 4)
-	var warning *corev1.Event
-	testenv.Eventually(t, 10*time.Second, func() error {
-		list := &corev1.EventList{}
-		if err := env.Client.List(testenv.Context(t), list, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		for i := range list.Items {
-			if e := &list.Items[i]; e.InvolvedObject.Name == "failing" && e.Reason == DispatchFailedReason {
-				warning = e
-				return nil
-			}
-		}
-		return fmt.Errorf("no %s event on the Alert", DispatchFailedReason)
-	})
-	if !strings.Contains(warning.Message, "Provider 'failing'") || !strings.Contains(warning.Message, "500") {
-		t.Errorf("warning: %s", warning.Message)
+	warning := warningOn(t, ns, "failing")
+	if !strings.Contains(warning, "Provider 'failing'") || !strings.Contains(warning, "500") {
+		t.Errorf("warning: %s", warning)
 	}
 	for _, secret := range []string{failing.URL, strings.TrimPrefix(failing.URL, "http://"), "url-secret", "the-hmac-token"} {
-		if strings.Contains(warning.Message, secret) {
-			t.Errorf("the warning shows %q: %s", secret, warning.Message)
+		if strings.Contains(warning, secret) {
+			t.Errorf("the warning shows %q: %s", secret, warning)
 		}
 	}
 }

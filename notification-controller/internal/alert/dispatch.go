@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +31,9 @@ import (
 const (
 	DispatchFailedReason = "NotificationDispatchFailed"
 	InvalidAlertReason   = "InvalidAlert"
+	// MetadataAppendFailedReason: an Alert's eventMetadata or summary names a key the event
+	// already has.
+	MetadataAppendFailedReason = "MetadataAppendFailed"
 )
 
 // Defaults of a Dispatcher.
@@ -315,7 +320,11 @@ func (d *Dispatcher) post(ctx context.Context, dl delivery) (retry bool, err err
 	if p.Spec.Suspend {
 		return false, nil // a suspended Provider sends nothing, and that is no failure
 	}
-	ev := payload(dl.alert, dl.event)
+	ev, conflicts := payload(dl.alert, dl.event)
+	if len(conflicts) > 0 {
+		d.Events.Eventf(dl.alert, corev1.EventTypeWarning, MetadataAppendFailedReason,
+			"metadata of %s already has the key(s) %s: the Alert's values were not added", objectName(dl.event), strings.Join(conflicts, ", "))
+	}
 	if !accepts(p, ev) {
 		return false, nil
 	}
@@ -336,8 +345,9 @@ func (d *Dispatcher) post(ctx context.Context, dl delivery) (retry bool, err err
 }
 
 // payload is the event as Providers get it: metadata keys without their group prefix, with
-// the Alert's eventMetadata and summary (the event's own keys win).
-func payload(a *notifyv1beta3.Alert, ev *event.Event) *event.Event {
+// the Alert's eventMetadata and summary. The event's own keys win; the Alert's keys they
+// override are returned, for a Warning, as Flux reports them.
+func payload(a *notifyv1beta3.Alert, ev *event.Event) (*event.Event, []string) {
 	out := ev.DeepCopy()
 	out.Metadata = map[string]string{}
 	group := groupOf(ev)
@@ -348,20 +358,26 @@ func payload(a *notifyv1beta3.Alert, ev *event.Event) *event.Event {
 		}
 		out.Metadata[k] = v
 	}
-	for k, v := range a.Spec.EventMetadata {
-		if _, taken := out.Metadata[k]; !taken {
-			out.Metadata[k] = v
+	var conflicts []string
+	add := func(k, v string) {
+		if old, taken := out.Metadata[k]; taken {
+			if old != v {
+				conflicts = append(conflicts, k)
+			}
+			return
 		}
+		out.Metadata[k] = v
+	}
+	for _, k := range slices.Sorted(maps.Keys(a.Spec.EventMetadata)) {
+		add(k, a.Spec.EventMetadata[k])
 	}
 	if a.Spec.Summary != "" {
-		if _, taken := out.Metadata["summary"]; !taken {
-			out.Metadata["summary"] = a.Spec.Summary
-		}
+		add("summary", a.Spec.Summary)
 	}
 	if len(out.Metadata) == 0 {
 		out.Metadata = nil
 	}
-	return out
+	return out, conflicts
 }
 
 func objectName(ev *event.Event) string {

@@ -27,6 +27,12 @@ import (
 // warningOn waits for a NotificationDispatchFailed event on the Alert and returns its message.
 func warningOn(t *testing.T, ns, alertName string) string {
 	t.Helper()
+	return warningWith(t, ns, alertName, DispatchFailedReason)
+}
+
+// warningWith waits for an event with the reason on the Alert and returns its message.
+func warningWith(t *testing.T, ns, alertName, reason string) string {
+	t.Helper()
 	var msg string
 	testenv.Eventually(t, 15*time.Second, func() error {
 		list := &corev1.EventList{}
@@ -34,12 +40,12 @@ func warningOn(t *testing.T, ns, alertName string) string {
 			return err
 		}
 		for i := range list.Items {
-			if e := &list.Items[i]; e.InvolvedObject.Name == alertName && e.Reason == DispatchFailedReason {
+			if e := &list.Items[i]; e.InvolvedObject.Name == alertName && e.Reason == reason {
 				msg = e.Message
 				return nil
 			}
 		}
-		return fmt.Errorf("no %s event on the Alert %s", DispatchFailedReason, alertName)
+		return fmt.Errorf("no %s event on the Alert %s", reason, alertName)
 	})
 	return msg
 }
