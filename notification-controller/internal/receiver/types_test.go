@@ -105,8 +105,8 @@ func TestGenericOIDCReceiverVerifiesTheCallersToken(t *testing.T) {
 	r := waitReceiver(t, receiver(t, ns, "oidc", notifyv1.GenericOIDCReceiver, func(r *notifyv1.Receiver) {
 		r.Spec.SecretRef = nil
 		r.Spec.OIDCProviders = []notifyv1.OIDCProvider{{
-			IssuerURL: oidcIssuer.URL,
-			Variables: []notifyv1.OIDCVariable{{Name: "repo", Expression: "claims.sub.split(':')[1]"}},
+			IssuerURL:   oidcIssuer.URL,
+			Variables:   []notifyv1.OIDCVariable{{Name: "repo", Expression: "claims.sub.split(':')[1]"}},
 			Validations: []notifyv1.OIDCValidation{{Expression: "variables.repo == 'org/app'", Message: "only org/app may call"}},
 		}}
 		r.Spec.ResourceFilter = "claims.ref == 'refs/heads/main'"
