@@ -46,7 +46,18 @@ func setup(rt *app.Runtime, o storage.Options) error {
 	if err := rt.Manager.Add(&storage.Server{Storage: st, Addr: o.Addr}); err != nil {
 		return err
 	}
-	return (&controller.GitRepositoryReconciler{
+	if err := (&controller.GitRepositoryReconciler{
+		Client:        rt.Manager.GetClient(),
+		Events:        rt.Events,
+		Storage:       st,
+		JitterPercent: rt.Options.IntervalJitterPercentage,
+		MinRetryDelay: rt.Options.MinRetryDelay,
+		MaxRetryDelay: rt.Options.MaxRetryDelay,
+		Concurrent:    rt.Options.Concurrent,
+	}).SetupWithManager(rt.Manager); err != nil {
+		return err
+	}
+	return (&controller.HelmRepositoryReconciler{
 		Client:        rt.Manager.GetClient(),
 		Events:        rt.Events,
 		Storage:       st,

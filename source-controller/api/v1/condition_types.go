@@ -26,6 +26,7 @@ const (
 	OCILayerOperationFailedReason string = "OCIArtifactLayerOperationFailed"
 	BucketOperationFailedReason   string = "BucketOperationFailed"
 	IndexationFailedReason        string = "IndexationFailed"
+	URLInvalidReason              string = "URLInvalid"
 	IndexationSucceededReason     string = "IndexationSucceeded"
 	ChartPullFailedReason         string = "ChartPullFailed"
 	ChartPullSucceededReason      string = "ChartPullSucceeded"

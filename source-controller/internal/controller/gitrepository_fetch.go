@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
@@ -157,12 +158,18 @@ func equalPtr(a, b *string) bool {
 // secretData reads a Secret in the object's namespace from the API server (uncached), or
 // returns nil when ref is nil.
 func (r *GitRepositoryReconciler) secretData(ctx context.Context, obj *sourcev1.GitRepository, ref *meta.LocalObjectReference) (map[string][]byte, error) {
+	return readSecret(ctx, r.APIReader, obj.Namespace, ref)
+}
+
+// readSecret reads a Secret of the namespace from the API server (uncached), or returns nil
+// when ref is nil.
+func readSecret(ctx context.Context, reader client.Reader, namespace string, ref *meta.LocalObjectReference) (map[string][]byte, error) {
 	if ref == nil {
 		return nil, nil
 	}
-	key := types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}
+	key := types.NamespacedName{Namespace: namespace, Name: ref.Name}
 	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+	if err := reader.Get(ctx, key, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("secret '%s' not found", key)
 		}

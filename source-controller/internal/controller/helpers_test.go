@@ -380,7 +380,7 @@ func eventsFor(t *testing.T, obj client.Object) []corev1.Event {
 	}
 	var out []corev1.Event
 	for _, e := range list.Items {
-		if e.InvolvedObject.Name == obj.GetName() && e.InvolvedObject.Kind == sourcev1.GitRepositoryKind {
+		if e.InvolvedObject.UID == obj.GetUID() {
 			out = append(out, e)
 		}
 	}

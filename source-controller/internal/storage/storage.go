@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -81,12 +82,23 @@ func (s *Storage) join(rel string) (string, error) {
 }
 
 // Archive packs src into the artifact's tar.gz, skipping what filter excludes, and fills in the
-// artifact's digest, size and lastUpdateTime. Artifact files are immutable: the file appears
-// atomically (never partial), and when a file of that name already holds different content
-// (the same commit packed with other settings), the new artifact is stored as
-// '<name>-<12 hex of digest>.tar.gz' instead, so that a consumer holding the old digest never
-// downloads bytes that do not match it.
+// artifact's digest, size and lastUpdateTime (see Store).
 func (s *Storage) Archive(a *meta.Artifact, src Source, filter Filter) error {
+	return s.Store(a, func(w io.Writer) error {
+		if err := WriteTarGz(w, src, filter, s.Limits); err != nil {
+			return fmt.Errorf("packing %s: %w", a.Revision, err)
+		}
+		return nil
+	})
+}
+
+// Store writes what write produces as the artifact's file, and fills in the artifact's
+// digest, size and lastUpdateTime. Artifact files are immutable: the file appears atomically
+// (never partial), and when a file of that name already holds different content (the same
+// commit packed with other settings), the new artifact is stored as
+// '<name>-<12 hex of digest><ext>' instead, so that a consumer holding the old digest never
+// downloads bytes that do not match it.
+func (s *Storage) Store(a *meta.Artifact, write func(io.Writer) error) error {
 	target, err := s.LocalPath(*a)
 	if err != nil {
 		return err
@@ -102,9 +114,9 @@ func (s *Storage) Archive(a *meta.Artifact, src Source, filter Filter) error {
 
 	h := sha256.New()
 	counted := &countingWriter{w: io.MultiWriter(tmp, h)}
-	if err := WriteTarGz(counted, src, filter, s.Limits); err != nil {
+	if err := write(counted); err != nil {
 		_ = tmp.Close()
-		return fmt.Errorf("packing %s: %w", a.Revision, err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		_ = tmp.Close()
@@ -120,7 +132,11 @@ func (s *Storage) Archive(a *meta.Artifact, src Source, filter Filter) error {
 	if existing := *a; s.Verify(existing) != nil && fileExists(target) {
 		// Same name, other content: keep the existing file untouched.
 		hexDigest := strings.TrimPrefix(a.Digest, "sha256:")
-		a.Path = strings.TrimSuffix(a.Path, ".tar.gz") + "-" + hexDigest[:12] + ".tar.gz"
+		ext := ".tar.gz"
+		if !strings.HasSuffix(a.Path, ext) {
+			ext = path.Ext(a.Path)
+		}
+		a.Path = strings.TrimSuffix(a.Path, ext) + "-" + hexDigest[:12] + ext
 		a.URL = s.URL(a.Path)
 		if target, err = s.LocalPath(*a); err != nil {
 			return err
@@ -133,6 +149,16 @@ func (s *Storage) Archive(a *meta.Artifact, src Source, filter Filter) error {
 	a.Size = &size
 	a.LastUpdateTime = metav1.Now()
 	return nil
+}
+
+// Sidecar is a hidden directory next to the object's artifacts, for what the controller keeps
+// about them (a Helm index's chart lookup): not served, not garbage collected.
+func (s *Storage) Sidecar(a meta.Artifact, name string) (string, error) {
+	target, err := s.LocalPath(a)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(target), "."+name), nil
 }
 
 // Verify checks that the artifact's file exists and has the recorded digest.
