@@ -57,7 +57,18 @@ func setup(rt *app.Runtime, o storage.Options) error {
 	}).SetupWithManager(rt.Manager); err != nil {
 		return err
 	}
-	return (&controller.HelmRepositoryReconciler{
+	if err := (&controller.HelmRepositoryReconciler{
+		Client:        rt.Manager.GetClient(),
+		Events:        rt.Events,
+		Storage:       st,
+		JitterPercent: rt.Options.IntervalJitterPercentage,
+		MinRetryDelay: rt.Options.MinRetryDelay,
+		MaxRetryDelay: rt.Options.MaxRetryDelay,
+		Concurrent:    rt.Options.Concurrent,
+	}).SetupWithManager(rt.Manager); err != nil {
+		return err
+	}
+	return (&controller.HelmChartReconciler{
 		Client:        rt.Manager.GetClient(),
 		Events:        rt.Events,
 		Storage:       st,

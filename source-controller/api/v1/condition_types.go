@@ -27,6 +27,7 @@ const (
 	BucketOperationFailedReason   string = "BucketOperationFailed"
 	IndexationFailedReason        string = "IndexationFailed"
 	URLInvalidReason              string = "URLInvalid"
+	InvalidChartReferenceReason   string = "InvalidChartReference"
 	IndexationSucceededReason     string = "IndexationSucceeded"
 	ChartPullFailedReason         string = "ChartPullFailed"
 	ChartPullSucceededReason      string = "ChartPullSucceeded"

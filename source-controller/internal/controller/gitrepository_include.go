@@ -55,18 +55,18 @@ func (r *GitRepositoryReconciler) includersOf(ctx context.Context, obj client.Ob
 	return reqs
 }
 
-// artifactChanged passes updates whose status.artifact digest changed.
+// artifactChanged passes updates of a source whose status.artifact digest changed.
 var artifactChanged = predicate.Funcs{
 	CreateFunc:  func(event.CreateEvent) bool { return false },
 	DeleteFunc:  func(event.DeleteEvent) bool { return true },
 	GenericFunc: func(event.GenericEvent) bool { return false },
 	UpdateFunc: func(e event.UpdateEvent) bool {
-		o, okOld := e.ObjectOld.(*sourcev1.GitRepository)
-		n, okNew := e.ObjectNew.(*sourcev1.GitRepository)
-		if !okOld || !okNew || n.Status.Artifact == nil {
+		o, okOld := e.ObjectOld.(interface{ GetArtifact() *meta.Artifact })
+		n, okNew := e.ObjectNew.(interface{ GetArtifact() *meta.Artifact })
+		if !okOld || !okNew || n.GetArtifact() == nil {
 			return false
 		}
-		return o.Status.Artifact == nil || o.Status.Artifact.Digest != n.Status.Artifact.Digest
+		return o.GetArtifact() == nil || o.GetArtifact().Digest != n.GetArtifact().Digest
 	},
 }
 

@@ -211,7 +211,7 @@ func (r *HelmRepositoryReconciler) reconcileIndex(ctx context.Context, s *helmRe
 	if err != nil {
 		return lifecycle.Stalled(sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason, err)
 	}
-	httpClient, user, pass, secrets, err := r.httpClient(ctx, obj)
+	httpClient, user, pass, secrets, err := helmClient(ctx, r.APIReader, obj)
 	if err != nil {
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
 	}
@@ -342,14 +342,14 @@ func helmIndexURL(repoURL string) (string, error) {
 	return u.String(), nil
 }
 
-// httpClient reads the repository's Secrets: basic auth from secretRef, TLS from
+// helmClient reads a repository's Secrets: basic auth from secretRef, TLS from
 // certSecretRef (or, deprecated, from secretRef).
-func (r *HelmRepositoryReconciler) httpClient(ctx context.Context, obj *sourcev1.HelmRepository) (c *http.Client, user, pass string, secrets []string, err error) {
-	auth, err := readSecret(ctx, r.APIReader, obj.Namespace, obj.Spec.SecretRef)
+func helmClient(ctx context.Context, reader client.Reader, obj *sourcev1.HelmRepository) (c *http.Client, user, pass string, secrets []string, err error) {
+	auth, err := readSecret(ctx, reader, obj.Namespace, obj.Spec.SecretRef)
 	if err != nil {
 		return nil, "", "", nil, err
 	}
-	certs, err := readSecret(ctx, r.APIReader, obj.Namespace, obj.Spec.CertSecretRef)
+	certs, err := readSecret(ctx, reader, obj.Namespace, obj.Spec.CertSecretRef)
 	if err != nil {
 		return nil, "", "", nil, err
 	}

@@ -32,6 +32,8 @@ type chartRepo struct {
 	user, pass  string
 	fullGets    int // GETs answered with the index
 	conditional int // GETs answered 304
+	// archives, when set, serves the requests for charts (.tgz) on the same host.
+	archives *chartServer
 }
 
 func newChartRepo(t *testing.T, index string, tlsServer bool) *chartRepo {
@@ -44,6 +46,17 @@ func newChartRepo(t *testing.T, index string, tlsServer bool) *chartRepo {
 				w.WriteHeader(http.StatusUnauthorized)
 				return
 			}
+		}
+		if c.archives != nil && strings.HasSuffix(r.URL.Path, ".tgz") {
+			c.archives.mu.Lock()
+			data, ok := c.archives.charts[strings.TrimPrefix(r.URL.Path, "/")]
+			c.archives.mu.Unlock()
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			_, _ = w.Write(data)
+			return
 		}
 		if r.URL.Path != "/charts/index.yaml" {
 			http.NotFound(w, r)

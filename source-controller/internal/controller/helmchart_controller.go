@@ -1,0 +1,345 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	"github.com/driftless-dev/driftless/pkg/runtime/events"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
+	"github.com/driftless-dev/driftless/pkg/runtime/predicates"
+	"github.com/driftless-dev/driftless/pkg/runtime/redact"
+	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+	"github.com/driftless-dev/driftless/source-controller/internal/helm"
+	"github.com/driftless-dev/driftless/source-controller/internal/storage"
+)
+
+// helmChartSourceIndex indexes HelmCharts by '<kind>/<name>' of their source.
+const helmChartSourceIndex = ".spec.sourceRef"
+
+// sourceUnavailableReason: the chart's source does not exist or has no artifact yet.
+const sourceUnavailableReason = "SourceUnavailable"
+
+// dependencyRetry is how soon a chart whose source is not ready is tried again; the source's
+// new artifact triggers it sooner.
+const dependencyRetry = 30 * time.Second
+
+// HelmChartReconciler pulls charts from HelmRepositories into artifacts that helm-controller
+// installs.
+type HelmChartReconciler struct {
+	client.Client
+	// APIReader reads Secrets from the API server, uncached.
+	APIReader client.Reader
+	Events    *events.Recorder
+	Storage   *storage.Storage
+
+	JitterPercent                uint8
+	MinRetryDelay, MaxRetryDelay time.Duration
+	Concurrent                   int
+
+	runtime *lifecycle.Reconciler[*sourcev1.HelmChart, *helmChartScope]
+}
+
+type helmChartScope struct {
+	*lifecycle.Scope[*sourcev1.HelmChart]
+	rebuild bool
+	// source is the repository's artifact the chart was resolved against.
+	source *meta.Artifact
+	pulled *pulledChart
+	tmp    *workDir
+}
+
+// pulledChart is a downloaded, checked chart archive.
+type pulledChart struct {
+	path    string
+	version helm.ChartVersion
+}
+
+var helmChartPolicy = &lifecycle.Policy[*sourcev1.HelmChart]{
+	Kind:  sourcev1.HelmChartKind,
+	Group: sourcev1.GroupVersion.Group,
+	Conditions: []string{
+		sourcev1.ArtifactInStorageCondition, sourcev1.ArtifactOutdatedCondition,
+		sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition, sourcev1.StorageOperationFailedCondition,
+	},
+	Negative: []string{sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition, sourcev1.StorageOperationFailedCondition},
+	FailedReason: meta.FailedReason,
+	Ready: func(obj *sourcev1.HelmChart) (string, string) {
+		return sourcev1.ChartPullSucceededReason, fmt.Sprintf("pulled '%s' chart with version '%s'", obj.Status.ObservedChartName, helmChartRevision(obj))
+	},
+	Revision: helmChartRevision,
+}
+
+func helmChartRevision(obj *sourcev1.HelmChart) string {
+	if obj.Status.Artifact == nil {
+		return ""
+	}
+	return obj.Status.Artifact.Revision
+}
+
+// SetupWithManager registers the reconciler; a HelmRepository's new index reconciles the
+// charts from it at once.
+func (r *HelmChartReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &sourcev1.HelmChart{}, helmChartSourceIndex, func(o client.Object) []string {
+		c := o.(*sourcev1.HelmChart)
+		return []string{c.Spec.SourceRef.Kind + "/" + c.Spec.SourceRef.Name}
+	}); err != nil {
+		return err
+	}
+	r.runtime = &lifecycle.Reconciler[*sourcev1.HelmChart, *helmChartScope]{
+		Client: r.Client,
+		Events: r.Events,
+		Policy: helmChartPolicy,
+		New:    func() *sourcev1.HelmChart { return &sourcev1.HelmChart{} },
+		NewScope: func(s *lifecycle.Scope[*sourcev1.HelmChart]) *helmChartScope {
+			return &helmChartScope{Scope: s}
+		},
+		Steps: []lifecycle.Step[*helmChartScope]{
+			{Run: r.reconcileStorage},
+			{Run: r.reconcileSource, Owns: []string{sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition}},
+			{Run: r.reconcileArtifact, Owns: []string{sourcev1.StorageOperationFailedCondition}},
+		},
+		Finalize: func(ctx context.Context, s *helmChartScope) error {
+			return r.Storage.RemoveAll(sourcev1.HelmChartKind, s.Object.Namespace, s.Object.Name)
+		},
+		Release:       func(s *helmChartScope) { s.tmp.remove() },
+		JitterPercent: r.JitterPercent,
+		RateLimiter:   requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay),
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&sourcev1.HelmChart{}, builder.WithPredicates(predicates.SpecOrRequest())).
+		Watches(&sourcev1.HelmRepository{}, handler.EnqueueRequestsFromMapFunc(r.chartsOf(sourcev1.HelmRepositoryKind)), builder.WithPredicates(artifactChanged)).
+		WithOptions(r.runtime.ControllerOptions(r.Concurrent)).
+		Complete(r)
+}
+
+// chartsOf lists the HelmCharts whose source is the object.
+func (r *HelmChartReconciler) chartsOf(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := &sourcev1.HelmChartList{}
+		if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{helmChartSourceIndex: kind + "/" + o.GetName()}); err != nil {
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(list.Items))
+		for _, c := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
+		}
+		return out
+	}
+}
+
+// Reconcile keeps a HelmChart's artifact the chart its source resolves to.
+func (r *HelmChartReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return r.runtime.Reconcile(ctx, req)
+}
+
+func (r *HelmChartReconciler) reconcileStorage(ctx context.Context, s *helmChartScope) error {
+	obj := s.Object
+	a := obj.Status.Artifact
+	if a == nil {
+		s.rebuild = true
+		return nil
+	}
+	if err := r.Storage.Verify(*a); err != nil {
+		ctrl.LoggerFrom(ctx).Info("stored chart is missing or corrupt; pulling it again", "path", a.Path, "reason", err.Error())
+		conditions.MarkFalse(obj, sourcev1.ArtifactInStorageCondition, sourcev1.StatOperationFailedReason,
+			"artifact for revision '%s' is missing or corrupt in storage; pulling it again", a.Revision)
+		obj.Status.Artifact = nil
+		s.rebuild = true
+		return nil
+	}
+	a.URL = r.Storage.URL(a.Path)
+	return nil
+}
+
+// reconcileSource resolves the chart's version in its source and pulls it when it is not the
+// stored one.
+// Fails with: FetchFailed (AuthenticationFailed, ChartPullFailed), BuildFailed (a chart archive
+// that is not one); Stalled InvalidChartReference for a version that cannot be a range; waits
+// (SourceUnavailable) for a source without an artifact.
+func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartScope) error {
+	obj := s.Object
+	switch obj.Spec.SourceRef.Kind {
+	case sourcev1.HelmRepositoryKind:
+	case sourcev1.GitRepositoryKind, sourcev1.BucketKind:
+		return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPackageFailedReason,
+			fmt.Errorf("building charts from a %s is not supported by this version of source-controller", obj.Spec.SourceRef.Kind))
+	default:
+		return lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason,
+			fmt.Errorf("sourceRef kind '%s' is not HelmRepository, GitRepository or Bucket", obj.Spec.SourceRef.Kind))
+	}
+	repo := &sourcev1.HelmRepository{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.SourceRef.Name}, repo); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "HelmRepository '%s' does not exist", obj.Spec.SourceRef.Name)
+		}
+		return err
+	}
+	if repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
+			errors.New("charts from OCI HelmRepositories are not supported by this version of source-controller"))
+	}
+	if repo.Status.Artifact == nil {
+		return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "HelmRepository '%s' has no index yet", repo.Name)
+	}
+	s.source = repo.Status.Artifact
+	lookup, err := LookupDir(r.Storage, *repo.Status.Artifact)
+	if err != nil {
+		return err
+	}
+	versions, err := helm.Lookup(lookup, obj.Spec.Chart)
+	if err != nil {
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
+			fmt.Errorf("chart '%s' is not in the index of HelmRepository '%s'", obj.Spec.Chart, repo.Name))
+	}
+	version, err := helm.SelectVersion(versions, obj.Spec.Version)
+	if err != nil {
+		if errors.Is(err, helm.ErrInvalidVersion) {
+			return lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
+		}
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s': %w", obj.Spec.Chart, err))
+	}
+	if a := obj.Status.Artifact; a != nil && !s.rebuild && a.Revision == version.Version &&
+		obj.Status.ObservedChartName == obj.Spec.Chart && (version.Digest == "" || strings.TrimPrefix(a.Digest, "sha256:") == version.Digest) {
+		return nil // the stored chart is the one the index names
+	}
+	tmp, err := newWorkDir("", obj)
+	if err != nil {
+		return err
+	}
+	s.tmp = tmp
+	path := tmp.path("chart.tgz")
+	if err := r.pull(ctx, repo, version, path); err != nil {
+		return err
+	}
+	s.pulled = &pulledChart{path: path, version: version}
+	return nil
+}
+
+// pull downloads the chart version's archive, checks its digest against the index's, and
+// reads it as untrusted input.
+func (r *HelmChartReconciler) pull(ctx context.Context, repo *sourcev1.HelmRepository, v helm.ChartVersion, path string) error {
+	if len(v.URLs) == 0 {
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s' version '%s' has no URL in the index", v.Name, v.Version))
+	}
+	base, err := url.Parse(strings.TrimSuffix(repo.Spec.URL, "/") + "/")
+	if err != nil {
+		return lifecycle.Stalled(sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason, errors.New("the HelmRepository's URL is not valid"))
+	}
+	ref, err := url.Parse(v.URLs[0])
+	if err != nil {
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s' version '%s' has an invalid URL in the index", v.Name, v.Version))
+	}
+	chartURL := base.ResolveReference(ref)
+	if chartURL.Scheme != "http" && chartURL.Scheme != "https" {
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s' version '%s': the index's URL is not http(s)", v.Name, v.Version))
+	}
+	httpClient, user, pass, secrets, err := helmClient(ctx, r.APIReader, repo)
+	if err != nil {
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
+	}
+	timeout := defaultIndexTimeout
+	if repo.Spec.Timeout != nil && repo.Spec.Timeout.Duration > 0 {
+		timeout = repo.Spec.Timeout.Duration
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, chartURL.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "driftless-source-controller")
+	// Credentials go to the repository's own host only, unless passCredentials says otherwise.
+	if (user != "" || pass != "") && (chartURL.Host == base.Host || repo.Spec.PassCredentials) {
+		req.SetBasicAuth(user, pass)
+	}
+	shown := redact.URL(chartURL.String())
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
+			redact.Error(fmt.Errorf("failed to pull chart '%s' from '%s': %w", v.Name, shown, err), secrets...))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
+			fmt.Errorf("failed to pull chart '%s' from '%s': %s", v.Name, shown, resp.Status))
+	}
+	digest, err := downloadIndex(resp.Body, path, helm.MaxChartBytes)
+	if err != nil {
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
+			redact.Error(fmt.Errorf("failed to pull chart '%s' from '%s': %w", v.Name, shown, err), secrets...))
+	}
+	if v.Digest != "" && strings.TrimPrefix(digest, "sha256:") != strings.ToLower(v.Digest) {
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
+			fmt.Errorf("chart '%s' version '%s': the archive's digest %s is not the index's sha256:%s", v.Name, v.Version, digest, v.Digest))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	meta, err := helm.CheckChart(f)
+	if err != nil {
+		return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s' version '%s': %w", v.Name, v.Version, err))
+	}
+	if meta.Name != v.Name || meta.Version != v.Version {
+		return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPullFailedReason,
+			fmt.Errorf("the archive of chart '%s' version '%s' holds chart '%s' version '%s'", v.Name, v.Version, meta.Name, meta.Version))
+	}
+	return nil
+}
+
+// reconcileArtifact stores a pulled chart as '<chart>-<version>.tgz', or confirms the current one.
+// Sets: ArtifactInStorage. Fails with: StorageOperationFailed.
+func (r *HelmChartReconciler) reconcileArtifact(ctx context.Context, s *helmChartScope) error {
+	obj, p := s.Object, s.pulled
+	if p != nil {
+		artifact := r.Storage.NewArtifact(sourcev1.HelmChartKind, obj.Namespace, obj.Name, p.version.Version, p.version.Name+"-"+p.version.Version+".tgz")
+		if err := r.Storage.Store(&artifact, func(w io.Writer) error { return copyFile(w, p.path) }); err != nil {
+			return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
+		}
+		previous := obj.Status.Artifact
+		obj.Status.Artifact = &artifact
+		obj.Status.ObservedChartName = obj.Spec.Chart
+		if !previous.HasRevision(artifact.Revision) {
+			s.Announce(sourcev1.ChartPullSucceededReason, "pulled '%s' chart with version '%s'", p.version.Name, p.version.Version)
+		}
+	}
+	if s.source != nil {
+		obj.Status.ObservedSourceArtifactRevision = s.source.Revision
+	}
+	a := *obj.Status.Artifact
+	link, err := r.Storage.SetLatest(a, "latest.tgz")
+	if err != nil {
+		return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.SymlinkUpdateFailedReason, err)
+	}
+	obj.Status.URL = link
+	if _, err := r.Storage.GarbageCollect(a, time.Now()); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "garbage collecting old charts")
+	}
+	conditions.MarkTrue(obj, sourcev1.ArtifactInStorageCondition, meta.SucceededReason, "stored artifact: revision '%s'", a.Revision)
+	return nil
+}
