@@ -78,7 +78,7 @@ var helmChartPolicy = &lifecycle.Policy[*sourcev1.HelmChart]{
 		sourcev1.ArtifactInStorageCondition, sourcev1.ArtifactOutdatedCondition,
 		sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition, sourcev1.StorageOperationFailedCondition,
 	},
-	Negative: []string{sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition, sourcev1.StorageOperationFailedCondition},
+	Negative:     []string{sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition, sourcev1.StorageOperationFailedCondition},
 	FailedReason: meta.FailedReason,
 	Ready: func(obj *sourcev1.HelmChart) (string, string) {
 		return sourcev1.ChartPullSucceededReason, fmt.Sprintf("pulled '%s' chart with version '%s'", obj.Status.ObservedChartName, helmChartRevision(obj))

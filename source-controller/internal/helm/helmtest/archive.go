@@ -43,4 +43,3 @@ func ChartArchive(t testing.TB, files map[string]string, order ...string) []byte
 	}
 	return buf.Bytes()
 }
-
