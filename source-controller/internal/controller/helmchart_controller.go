@@ -2,12 +2,14 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,10 +67,20 @@ type helmChartScope struct {
 	tmp    *workDir
 }
 
-// pulledChart is a downloaded, checked chart archive.
+// pulledChart is a downloaded, checked chart archive, with its values files merged.
 type pulledChart struct {
 	path    string
 	version helm.ChartVersion
+	// valuesFiles are those merged into its values.yaml.
+	valuesFiles []string
+}
+
+// chartOrigin is what a stored chart was made from, kept next to it: when the index still
+// names the same archive and the spec the same values files, nothing is pulled.
+type chartOrigin struct {
+	Digest        string   `json:"digest"`
+	ValuesFiles   []string `json:"valuesFiles,omitempty"`
+	IgnoreMissing bool     `json:"ignoreMissing,omitempty"`
 }
 
 var helmChartPolicy = &lifecycle.Policy[*sourcev1.HelmChart]{
@@ -81,6 +93,9 @@ var helmChartPolicy = &lifecycle.Policy[*sourcev1.HelmChart]{
 	Negative:     []string{sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition, sourcev1.StorageOperationFailedCondition},
 	FailedReason: meta.FailedReason,
 	Ready: func(obj *sourcev1.HelmChart) (string, string) {
+		if len(obj.Status.ObservedValuesFiles) > 0 {
+			return sourcev1.ChartPackageSucceededReason, fmt.Sprintf("packaged '%s' chart with version '%s'", obj.Status.ObservedChartName, helmChartRevision(obj))
+		}
 		return sourcev1.ChartPullSucceededReason, fmt.Sprintf("pulled '%s' chart with version '%s'", obj.Status.ObservedChartName, helmChartRevision(obj))
 	},
 	Revision: helmChartRevision,
@@ -218,9 +233,10 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 		}
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s': %w", obj.Spec.Chart, err))
 	}
+	origin := chartOrigin{Digest: version.Digest, ValuesFiles: obj.Spec.ValuesFiles, IgnoreMissing: obj.Spec.IgnoreMissingValuesFiles}
 	if a := obj.Status.Artifact; a != nil && !s.rebuild && a.Revision == version.Version &&
-		obj.Status.ObservedChartName == obj.Spec.Chart && (version.Digest == "" || strings.TrimPrefix(a.Digest, "sha256:") == version.Digest) {
-		return nil // the stored chart is the one the index names
+		obj.Status.ObservedChartName == obj.Spec.Chart && version.Digest != "" && r.origin(*a).equal(origin) {
+		return nil // the stored chart is the one the index names, with the same values
 	}
 	tmp, err := newWorkDir("", obj)
 	if err != nil {
@@ -232,7 +248,61 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 		return err
 	}
 	s.pulled = &pulledChart{path: path, version: version}
+	if len(obj.Spec.ValuesFiles) > 0 {
+		packaged := tmp.path("packaged.tgz")
+		used, err := mergeValuesFiles(path, packaged, obj.Spec.ValuesFiles, obj.Spec.IgnoreMissingValuesFiles)
+		if err != nil {
+			return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPackageFailedReason, fmt.Errorf("chart '%s' version '%s': %w", version.Name, version.Version, err))
+		}
+		s.pulled.path, s.pulled.valuesFiles = packaged, used
+	}
 	return nil
+}
+
+// mergeValuesFiles repackages the chart at src into dst with the values files merged.
+func mergeValuesFiles(src, dst string, files []string, ignoreMissing bool) ([]string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	used, err := helm.MergeValues(in, out, files, ignoreMissing)
+	if err != nil {
+		return nil, err
+	}
+	return used, out.Close()
+}
+
+func (o chartOrigin) equal(p chartOrigin) bool {
+	return o.Digest == p.Digest && o.IgnoreMissing == p.IgnoreMissing && slices.Equal(o.ValuesFiles, p.ValuesFiles)
+}
+
+// origin reads what the stored chart was made from.
+func (r *HelmChartReconciler) origin(a meta.Artifact) chartOrigin {
+	var o chartOrigin
+	if p, err := r.Storage.Sidecar(a, "chart-origin.json"); err == nil {
+		if data, err := os.ReadFile(p); err == nil {
+			_ = json.Unmarshal(data, &o)
+		}
+	}
+	return o
+}
+
+func (r *HelmChartReconciler) saveOrigin(a meta.Artifact, o chartOrigin) error {
+	p, err := r.Storage.Sidecar(a, "chart-origin.json")
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(p, data, 0o644)
 }
 
 // pull downloads the chart version's archive, checks its digest against the index's, and
@@ -321,11 +391,20 @@ func (r *HelmChartReconciler) reconcileArtifact(ctx context.Context, s *helmChar
 		if err := r.Storage.Store(&artifact, func(w io.Writer) error { return copyFile(w, p.path) }); err != nil {
 			return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
 		}
+		origin := chartOrigin{Digest: p.version.Digest, ValuesFiles: obj.Spec.ValuesFiles, IgnoreMissing: obj.Spec.IgnoreMissingValuesFiles}
+		if err := r.saveOrigin(artifact, origin); err != nil {
+			return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
+		}
 		previous := obj.Status.Artifact
 		obj.Status.Artifact = &artifact
 		obj.Status.ObservedChartName = obj.Spec.Chart
-		if !previous.HasRevision(artifact.Revision) {
-			s.Announce(sourcev1.ChartPullSucceededReason, "pulled '%s' chart with version '%s'", p.version.Name, p.version.Version)
+		obj.Status.ObservedValuesFiles = p.valuesFiles
+		if !previous.HasRevision(artifact.Revision) || previous.Digest != artifact.Digest {
+			if len(p.valuesFiles) > 0 {
+				s.Announce(sourcev1.ChartPackageSucceededReason, "packaged '%s' chart with version '%s'", p.version.Name, p.version.Version)
+			} else {
+				s.Announce(sourcev1.ChartPullSucceededReason, "pulled '%s' chart with version '%s'", p.version.Name, p.version.Version)
+			}
 		}
 	}
 	if s.source != nil {

@@ -277,3 +277,54 @@ func TestHelmChartWaitsForItsSource(t *testing.T) {
 		t.Errorf("the chart waited %s for its source's index", waited)
 	}
 }
+
+// valuesFiles are merged in order into the packaged chart's values.yaml: Ready
+// ChartPackageSucceeded, observedValuesFiles the files merged; a missing one fails unless
+// ignoreMissingValuesFiles; a change of the list repackages.
+func TestHelmChartMergesValuesFiles(t *testing.T) {
+	archive := helmtest.ChartArchive(t, map[string]string{
+		"web/Chart.yaml":       "apiVersion: v2\nname: web\nversion: 2.0.0\n",
+		"web/values.yaml":      "replicas: 1\nimage: {tag: v1}\n",
+		"web/values-prod.yaml": "replicas: 3\n",
+		"web/values-eu.yaml":   "image: {tag: v2}\n",
+	})
+	charts := newChartServer(t)
+	charts.charts["charts/web-2.0.0.tgz"] = archive
+	index := chartIndex(chartEntry{name: "web", version: "2.0.0", url: "web-2.0.0.tgz", archive: archive})
+	repo := newChartRepo(t, index, false)
+	repo.set(func(c *chartRepo) { c.archives = charts })
+	helmRepository(t, "web-charts", repo.URL+"/charts")
+
+	chart := helmChart(t, "web-prod", "web-charts", "web", "2.x", func(c *sourcev1.HelmChart) {
+		c.Spec.ValuesFiles = []string{"values.yaml", "values-prod.yaml", "values-eu.yaml"}
+	})
+	got := waitChart(t, chart, chartAt("2.0.0"))
+	c := readyOf(got.Status.Conditions)
+	if c.Reason != sourcev1.ChartPackageSucceededReason || c.Message != "packaged 'web' chart with version '2.0.0'" ||
+		strings.Join(got.Status.ObservedValuesFiles, ",") != "values.yaml,values-prod.yaml,values-eu.yaml" {
+		t.Errorf("status: %s %s, observedValuesFiles %v", c.Reason, c.Message, got.Status.ObservedValuesFiles)
+	}
+	resp, err := http.Get(got.Status.Artifact.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if values := helmtest.Files(t, served)["web/values.yaml"]; values != "image:\n  tag: v2\nreplicas: 3\n" {
+		t.Errorf("the packaged values.yaml:\n%s", values)
+	}
+
+	missing := helmChart(t, "web-missing", "web-charts", "web", "2.x", func(c *sourcev1.HelmChart) {
+		c.Spec.ValuesFiles = []string{"values-prod.yaml", "values-nowhere.yaml"}
+	})
+	waitChart(t, missing, chartFailed(metav1.ConditionFalse, sourcev1.ChartPackageFailedReason, "values-nowhere.yaml"))
+	patch := client.MergeFrom(missing.DeepCopy())
+	missing.Spec.IgnoreMissingValuesFiles = true
+	if err := env.Client.Patch(testenv.Context(t), missing, patch); err != nil {
+		t.Fatal(err)
+	}
+	got = waitChart(t, missing, chartAt("2.0.0"))
+	if strings.Join(got.Status.ObservedValuesFiles, ",") != "values-prod.yaml" {
+		t.Errorf("observedValuesFiles %v, want only the file that exists", got.Status.ObservedValuesFiles)
+	}
+}

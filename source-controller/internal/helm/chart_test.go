@@ -58,3 +58,32 @@ func TestCheckChartRefusesHostileArchives(t *testing.T) {
 		t.Errorf("not gzip: %v", err)
 	}
 }
+
+func TestMergeValuesAsHelm(t *testing.T) {
+	archive := helmtest.ChartArchive(t, map[string]string{
+		"app/Chart.yaml":       "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+		"app/values.yaml":      "replicas: 1\nimage: {repository: app, tag: v1}\nports: [80]\n",
+		"app/values-prod.yaml": "replicas: 3\nimage: {tag: v2}\n",
+		"app/ci/extra.yaml":    "ports: [443]\nextra: true\n",
+	}, "app/Chart.yaml", "app/values.yaml", "app/values-prod.yaml", "app/ci/extra.yaml")
+	var out bytes.Buffer
+	used, err := MergeValues(bytes.NewReader(archive), &out, []string{"values.yaml", "./values-prod.yaml", "ci/extra.yaml", "missing.yaml"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(used, ",") != "values.yaml,./values-prod.yaml,ci/extra.yaml" {
+		t.Errorf("used %v", used)
+	}
+	meta, err := CheckChart(bytes.NewReader(out.Bytes()))
+	if err != nil || meta.Version != "1.0.0" {
+		t.Fatalf("the repackaged chart: %+v, %v", meta, err)
+	}
+	files := helmtest.Files(t, out.Bytes())
+	want := "extra: true\nimage:\n  repository: app\n  tag: v2\nports:\n- 443\nreplicas: 3\n"
+	if files["app/values.yaml"] != want {
+		t.Errorf("values.yaml:\n%s\nwant:\n%s", files["app/values.yaml"], want)
+	}
+	if _, err := MergeValues(bytes.NewReader(archive), &out, []string{"missing.yaml"}, false); !errors.Is(err, ErrMissingValuesFile) {
+		t.Errorf("a missing file: %v", err)
+	}
+}

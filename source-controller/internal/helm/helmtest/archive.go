@@ -43,3 +43,28 @@ func ChartArchive(t testing.TB, files map[string]string, order ...string) []byte
 	}
 	return buf.Bytes()
 }
+
+// Files reads a chart archive's regular files.
+func Files(t testing.TB, archive []byte) map[string]string {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	out := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		var b bytes.Buffer
+		if _, err := b.ReadFrom(tr); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			out[h.Name] = b.String()
+		}
+	}
+	return out
+}
