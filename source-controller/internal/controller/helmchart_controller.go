@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
@@ -61,18 +63,25 @@ type HelmChartReconciler struct {
 type helmChartScope struct {
 	*lifecycle.Scope[*sourcev1.HelmChart]
 	rebuild bool
+	// keep: the packaged chart has the stored one's version (ChartVersion strategy).
+	keep bool
 	// source is the repository's artifact the chart was resolved against.
 	source *meta.Artifact
 	pulled *pulledChart
 	tmp    *workDir
 }
 
-// pulledChart is a downloaded, checked chart archive, with its values files merged.
+// pulledChart is a downloaded (or packaged), checked chart archive, with its values files
+// merged.
 type pulledChart struct {
 	path    string
 	version helm.ChartVersion
 	// valuesFiles are those merged into its values.yaml.
 	valuesFiles []string
+	// packaged: built from a source's files, not pulled from a repository.
+	packaged bool
+	// origin is what it was made from, when the caller set it.
+	origin chartOrigin
 }
 
 // chartOrigin is what a stored chart was made from, kept next to it: when the index still
@@ -81,6 +90,8 @@ type chartOrigin struct {
 	Digest        string   `json:"digest"`
 	ValuesFiles   []string `json:"valuesFiles,omitempty"`
 	IgnoreMissing bool     `json:"ignoreMissing,omitempty"`
+	Strategy      string   `json:"strategy,omitempty"`
+	Chart         string   `json:"chart,omitempty"`
 }
 
 var helmChartPolicy = &lifecycle.Policy[*sourcev1.HelmChart]{
@@ -93,7 +104,7 @@ var helmChartPolicy = &lifecycle.Policy[*sourcev1.HelmChart]{
 	Negative:     []string{sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition, sourcev1.StorageOperationFailedCondition},
 	FailedReason: meta.FailedReason,
 	Ready: func(obj *sourcev1.HelmChart) (string, string) {
-		if len(obj.Status.ObservedValuesFiles) > 0 {
+		if len(obj.Status.ObservedValuesFiles) > 0 || obj.Spec.SourceRef.Kind != sourcev1.HelmRepositoryKind {
 			return sourcev1.ChartPackageSucceededReason, fmt.Sprintf("packaged '%s' chart with version '%s'", obj.Status.ObservedChartName, helmChartRevision(obj))
 		}
 		return sourcev1.ChartPullSucceededReason, fmt.Sprintf("pulled '%s' chart with version '%s'", obj.Status.ObservedChartName, helmChartRevision(obj))
@@ -143,6 +154,8 @@ func (r *HelmChartReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sourcev1.HelmChart{}, builder.WithPredicates(predicates.SpecOrRequest())).
 		Watches(&sourcev1.HelmRepository{}, handler.EnqueueRequestsFromMapFunc(r.chartsOf(sourcev1.HelmRepositoryKind)), builder.WithPredicates(artifactChanged)).
+		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.chartsOf(sourcev1.GitRepositoryKind)), builder.WithPredicates(artifactChanged)).
+		Watches(&sourcev1.Bucket{}, handler.EnqueueRequestsFromMapFunc(r.chartsOf(sourcev1.BucketKind)), builder.WithPredicates(artifactChanged)).
 		WithOptions(r.runtime.ControllerOptions(r.Concurrent)).
 		Complete(r)
 }
@@ -196,8 +209,7 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 	switch obj.Spec.SourceRef.Kind {
 	case sourcev1.HelmRepositoryKind:
 	case sourcev1.GitRepositoryKind, sourcev1.BucketKind:
-		return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPackageFailedReason,
-			fmt.Errorf("building charts from a %s is not supported by this version of source-controller", obj.Spec.SourceRef.Kind))
+		return r.reconcileArtifactSource(ctx, s)
 	default:
 		return lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason,
 			fmt.Errorf("sourceRef kind '%s' is not HelmRepository, GitRepository or Bucket", obj.Spec.SourceRef.Kind))
@@ -259,6 +271,111 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 	return nil
 }
 
+// reconcileArtifactSource packages the chart at spec.chart in a GitRepository's or Bucket's
+// artifact, read from this controller's own storage (its digest checked) and extracted with
+// the limits of every artifact. With reconcileStrategy Revision the version gets
+// '+<12 characters of the source revision>', as in Flux; with ChartVersion (the default) a new
+// source revision replaces the artifact only when the chart's version or values files change.
+func (r *HelmChartReconciler) reconcileArtifactSource(ctx context.Context, s *helmChartScope) error {
+	obj := s.Object
+	key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.SourceRef.Name}
+	var src interface {
+		client.Object
+		GetArtifact() *meta.Artifact
+	}
+	if obj.Spec.SourceRef.Kind == sourcev1.GitRepositoryKind {
+		src = &sourcev1.GitRepository{}
+	} else {
+		src = &sourcev1.Bucket{}
+	}
+	if err := r.Get(ctx, key, src); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "%s '%s' does not exist", obj.Spec.SourceRef.Kind, key.Name)
+		}
+		return err
+	}
+	a := src.GetArtifact()
+	if a == nil {
+		return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "%s '%s' has no artifact yet", obj.Spec.SourceRef.Kind, key.Name)
+	}
+	s.source = a
+	origin := chartOrigin{Digest: a.Digest, ValuesFiles: obj.Spec.ValuesFiles, IgnoreMissing: obj.Spec.IgnoreMissingValuesFiles, Strategy: obj.Spec.ReconcileStrategy, Chart: obj.Spec.Chart}
+	if cur := obj.Status.Artifact; cur != nil && !s.rebuild && r.origin(*cur).equal(origin) {
+		return nil // built from this very artifact with these settings
+	}
+	if err := r.Storage.Verify(*a); err != nil {
+		return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "the artifact of %s '%s' is not in storage yet", obj.Spec.SourceRef.Kind, key.Name)
+	}
+	tmp, err := newWorkDir("", obj)
+	if err != nil {
+		return err
+	}
+	s.tmp = tmp
+	root := tmp.path("source")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	local, err := r.Storage.LocalPath(*a)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	err = artifact.ExtractTarGz(f, root, r.Storage.Limits)
+	f.Close()
+	if err != nil {
+		return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPackageFailedReason, fmt.Errorf("extracting the source's artifact: %w", err))
+	}
+	chartPath := filepath.Clean("/" + obj.Spec.Chart) // confined below the root
+	build := ""
+	if obj.Spec.ReconcileStrategy == sourcev1.ReconcileStrategyRevision {
+		build = revisionSuffix(a.Revision)
+	}
+	path := tmp.path("chart.tgz")
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	meta, err := helm.PackageDir(root, filepath.Join(root, chartPath), build, out)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPackageFailedReason, fmt.Errorf("chart '%s': %w", obj.Spec.Chart, err))
+	}
+	s.pulled = &pulledChart{path: path, version: helm.ChartVersion{Name: meta.Name, Version: meta.Version}, origin: origin}
+	if len(obj.Spec.ValuesFiles) > 0 {
+		packaged := tmp.path("packaged.tgz")
+		used, err := mergeValuesFiles(path, packaged, obj.Spec.ValuesFiles, obj.Spec.IgnoreMissingValuesFiles)
+		if err != nil {
+			return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPackageFailedReason, fmt.Errorf("chart '%s': %w", obj.Spec.Chart, err))
+		}
+		s.pulled.path, s.pulled.valuesFiles = packaged, used
+	}
+	s.pulled.packaged = true
+	// ChartVersion: the same version from a new source revision keeps the stored chart.
+	if cur := obj.Status.Artifact; cur != nil && !s.rebuild && obj.Spec.ReconcileStrategy != sourcev1.ReconcileStrategyRevision &&
+		cur.Revision == meta.Version && obj.Status.ObservedChartName == obj.Spec.Chart &&
+		slices.Equal(obj.Status.ObservedValuesFiles, s.pulled.valuesFiles) {
+		s.keep = true
+	}
+	return nil
+}
+
+// revisionSuffix is the build metadata a Revision strategy adds: 12 characters of the source
+// revision's commit or digest.
+func revisionSuffix(revision string) string {
+	if i := strings.LastIndex(revision, ":"); i >= 0 {
+		revision = revision[i+1:]
+	}
+	if len(revision) > 12 {
+		revision = revision[:12]
+	}
+	return revision
+}
+
 // mergeValuesFiles repackages the chart at src into dst with the values files merged.
 func mergeValuesFiles(src, dst string, files []string, ignoreMissing bool) ([]string, error) {
 	in, err := os.Open(src)
@@ -279,7 +396,8 @@ func mergeValuesFiles(src, dst string, files []string, ignoreMissing bool) ([]st
 }
 
 func (o chartOrigin) equal(p chartOrigin) bool {
-	return o.Digest == p.Digest && o.IgnoreMissing == p.IgnoreMissing && slices.Equal(o.ValuesFiles, p.ValuesFiles)
+	return o.Digest == p.Digest && o.IgnoreMissing == p.IgnoreMissing && slices.Equal(o.ValuesFiles, p.ValuesFiles) &&
+		o.Strategy == p.Strategy && o.Chart == p.Chart
 }
 
 // origin reads what the stored chart was made from.
@@ -386,12 +504,22 @@ func (r *HelmChartReconciler) pull(ctx context.Context, repo *sourcev1.HelmRepos
 // Sets: ArtifactInStorage. Fails with: StorageOperationFailed.
 func (r *HelmChartReconciler) reconcileArtifact(ctx context.Context, s *helmChartScope) error {
 	obj, p := s.Object, s.pulled
+	if p != nil && s.keep {
+		// Record that the stored chart stands for this source revision too.
+		if err := r.saveOrigin(*obj.Status.Artifact, p.origin); err != nil {
+			return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
+		}
+		p = nil
+	}
 	if p != nil {
 		artifact := r.Storage.NewArtifact(sourcev1.HelmChartKind, obj.Namespace, obj.Name, p.version.Version, p.version.Name+"-"+p.version.Version+".tgz")
 		if err := r.Storage.Store(&artifact, func(w io.Writer) error { return copyFile(w, p.path) }); err != nil {
 			return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
 		}
-		origin := chartOrigin{Digest: p.version.Digest, ValuesFiles: obj.Spec.ValuesFiles, IgnoreMissing: obj.Spec.IgnoreMissingValuesFiles}
+		origin := p.origin
+		if !p.packaged {
+			origin = chartOrigin{Digest: p.version.Digest, ValuesFiles: obj.Spec.ValuesFiles, IgnoreMissing: obj.Spec.IgnoreMissingValuesFiles}
+		}
 		if err := r.saveOrigin(artifact, origin); err != nil {
 			return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
 		}
@@ -400,7 +528,7 @@ func (r *HelmChartReconciler) reconcileArtifact(ctx context.Context, s *helmChar
 		obj.Status.ObservedChartName = obj.Spec.Chart
 		obj.Status.ObservedValuesFiles = p.valuesFiles
 		if !previous.HasRevision(artifact.Revision) || previous.Digest != artifact.Digest {
-			if len(p.valuesFiles) > 0 {
+			if len(p.valuesFiles) > 0 || p.packaged {
 				s.Announce(sourcev1.ChartPackageSucceededReason, "packaged '%s' chart with version '%s'", p.version.Name, p.version.Version)
 			} else {
 				s.Announce(sourcev1.ChartPullSucceededReason, "pulled '%s' chart with version '%s'", p.version.Name, p.version.Version)

@@ -328,3 +328,73 @@ func TestHelmChartMergesValuesFiles(t *testing.T) {
 		t.Errorf("observedValuesFiles %v, want only the file that exists", got.Status.ObservedValuesFiles)
 	}
 }
+
+// A chart kept in Git is packaged from the GitRepository's artifact: its version from
+// Chart.yaml (with '+<commit>' under the Revision strategy), a file:// dependency packaged
+// into charts/, values files merged; a commit that leaves the version alone keeps the
+// ChartVersion chart, and one that bumps it is packaged at once; a path out of the artifact
+// is refused.
+func TestHelmChartPackagesFromGit(t *testing.T) {
+	srv := newGitServer(t)
+	files := map[string]string{
+		"charts/app/Chart.yaml":            "apiVersion: v2\nname: app\nversion: 0.3.0\ndependencies:\n- name: lib\n  version: 0.1.0\n  repository: file://../lib\n",
+		"charts/app/values.yaml":           "replicas: 1\n",
+		"charts/app/values-prod.yaml":      "replicas: 3\n",
+		"charts/app/templates/config.yaml": "kind: ConfigMap\n",
+		"charts/lib/Chart.yaml":            "apiVersion: v2\nname: lib\nversion: 0.1.0\n",
+	}
+	rp := newRepo(t, srv, "org/charts.git", files)
+	head := rp.commit(map[string]string{"README.md": "charts"}, "readme")
+	rp.push("main")
+	waitRevision(t, gitRepository(t, "charts-git", srv.url("org/charts.git")), "main@sha1:"+head)
+
+	byVersion := helmChart(t, "git-app", "charts-git", "./charts/app", "", func(c *sourcev1.HelmChart) {
+		c.Spec.SourceRef = sourcev1.LocalHelmChartSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "charts-git"}
+		c.Spec.ValuesFiles = []string{"values.yaml", "values-prod.yaml"}
+	})
+	byRevision := helmChart(t, "git-app-rev", "charts-git", "charts/app", "", func(c *sourcev1.HelmChart) {
+		c.Spec.SourceRef = sourcev1.LocalHelmChartSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "charts-git"}
+		c.Spec.ReconcileStrategy = sourcev1.ReconcileStrategyRevision
+	})
+	got := waitChart(t, byVersion, chartAt("0.3.0"))
+	c := readyOf(got.Status.Conditions)
+	if c.Reason != sourcev1.ChartPackageSucceededReason || got.Status.ObservedSourceArtifactRevision != "main@sha1:"+head {
+		t.Errorf("status: %s %s, source %s", c.Reason, c.Message, got.Status.ObservedSourceArtifactRevision)
+	}
+	resp, err := http.Get(got.Status.Artifact.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	packaged := helmtest.Files(t, served)
+	if packaged["app/values.yaml"] != "replicas: 3\n" || packaged["app/charts/lib-0.1.0.tgz"] == "" {
+		t.Errorf("the package: values %q, files %d", packaged["app/values.yaml"], len(packaged))
+	}
+	waitChart(t, byRevision, chartAt("0.3.0+"+head[:12]))
+	firstDigest := got.Status.Artifact.Digest
+
+	// A commit that changes no version: ChartVersion keeps its chart, Revision follows.
+	next := rp.commit(map[string]string{"charts/app/templates/extra.yaml": "kind: Secret\n"}, "a template")
+	rp.push("main")
+	requestReconcile(t, &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "charts-git"}})
+	waitChart(t, byRevision, chartAt("0.3.0+"+next[:12]))
+	got = waitChart(t, byVersion, func(o *sourcev1.HelmChart, c *metav1.Condition) error {
+		if o.Status.ObservedSourceArtifactRevision != "main@sha1:"+next {
+			return fmt.Errorf("source revision %s", o.Status.ObservedSourceArtifactRevision)
+		}
+		return chartAt("0.3.0")(o, c)
+	})
+	if got.Status.Artifact.Digest != firstDigest {
+		t.Error("the ChartVersion chart was replaced for a commit that changed no version")
+	}
+	rp.commit(map[string]string{"charts/app/Chart.yaml": strings.Replace(files["charts/app/Chart.yaml"], "0.3.0", "0.4.0", 1)}, "bump")
+	rp.push("main")
+	requestReconcile(t, &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "charts-git"}})
+	waitChart(t, byVersion, chartAt("0.4.0"))
+
+	escape := helmChart(t, "git-escape", "charts-git", "../../etc", "", func(c *sourcev1.HelmChart) {
+		c.Spec.SourceRef = sourcev1.LocalHelmChartSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "charts-git"}
+	})
+	waitChart(t, escape, chartFailed(metav1.ConditionFalse, sourcev1.ChartPackageFailedReason, "does not exist in the source"))
+}
