@@ -284,7 +284,56 @@ func helmIndex(ctx context.Context, h *harness) ([]result, error) {
 	}
 	noChange.Scenario = "helm-index-100mb-no-change"
 	noChange.Note = "requestedAt on the HelmRepository (answered 304) and the 100 HelmCharts, nothing changed, until all handled"
-	return []result{index, charts, noChange}, nil
+
+	// 4. 100 charts kept in one Git repository, packaged from its artifact.
+	files := map[string]string{}
+	for c := range helmCharts {
+		dir := fmt.Sprintf("charts/app-%03d/", c)
+		files[dir+"Chart.yaml"] = fmt.Sprintf("apiVersion: v2\nname: app-%03d\nversion: 1.0.%d\n", c, c)
+		files[dir+"values.yaml"] = "replicas: 1\nimage: {repository: ghcr.io/example/app, tag: v1}\n"
+		for t := range 5 {
+			files[fmt.Sprintf("%stemplates/t%d.yaml", dir, t)] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-" + fmt.Sprint(t) + "\ndata:\n  replicas: {{ .Values.replicas | quote }}\n"
+		}
+	}
+	w, err := h.newWorktree("helm-charts-"+ns, files)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.env.Client.Create(ctx, gitRepo(ns, "charts", w.URL)); err != nil {
+		return nil, err
+	}
+	if err := waitAll(ctx, h, &sourcev1.GitRepositoryList{}, ns, 1, 2*time.Minute, readyCount); err != nil {
+		return nil, err
+	}
+	before, err = src.usage()
+	if err != nil {
+		return nil, err
+	}
+	start = time.Now()
+	profiled := src.profile("helm-git-100-charts")
+	for c := range helmCharts {
+		chart := &sourcev1.HelmChart{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("git-app-%03d", c)},
+			Spec: sourcev1.HelmChartSpec{
+				Chart: fmt.Sprintf("charts/app-%03d", c), Interval: meta.Duration{Duration: time.Hour},
+				SourceRef: sourcev1.LocalHelmChartSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "charts"},
+			},
+		}
+		if err := h.env.Client.Create(ctx, chart); err != nil {
+			return nil, err
+		}
+	}
+	if err := waitAll(ctx, h, &sourcev1.HelmChartList{}, ns, 2*helmCharts, 10*time.Minute, helmChartsReady); err != nil {
+		return nil, fmt.Errorf("%w (controller log: %s)", err, src.logPath)
+	}
+	fromGit, err := src.since(before, start)
+	<-profiled
+	if err != nil {
+		return nil, err
+	}
+	fromGit.Scenario = "helm-git-100-charts"
+	fromGit.Note = fmt.Sprintf("%d HelmCharts kept in one Git repository (7 files each), packaged from the GitRepository's artifact, created to all Ready", helmCharts)
+	return []result{index, charts, noChange, fromGit}, nil
 }
 
 func helmReposReady(l *sourcev1.HelmRepositoryList) int {

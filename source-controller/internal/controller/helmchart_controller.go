@@ -14,11 +14,14 @@ import (
 	"strings"
 	"time"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
@@ -40,6 +43,9 @@ const helmChartSourceIndex = ".spec.sourceRef"
 // sourceUnavailableReason: the chart's source does not exist or has no artifact yet.
 const sourceUnavailableReason = "SourceUnavailable"
 
+// sourceCacheIdle is how long an extracted source stays unused before it is removed.
+const sourceCacheIdle = 2 * time.Minute
+
 // dependencyRetry is how soon a chart whose source is not ready is tried again; the source's
 // new artifact triggers it sooner.
 const dependencyRetry = 30 * time.Second
@@ -52,6 +58,9 @@ type HelmChartReconciler struct {
 	APIReader client.Reader
 	Events    *events.Recorder
 	Storage   *storage.Storage
+	// Sources holds the extracted artifacts of GitRepositories and Buckets, one per digest,
+	// shared by every chart of that revision; a cache in the OS's temporary directory when nil.
+	Sources *artifact.Cache
 
 	JitterPercent                uint8
 	MinRetryDelay, MaxRetryDelay time.Duration
@@ -124,6 +133,18 @@ func helmChartRevision(obj *sourcev1.HelmChart) string {
 func (r *HelmChartReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.Sources == nil {
+		dir, err := os.MkdirTemp("", "driftless-chart-sources-")
+		if err != nil {
+			return err
+		}
+		if r.Sources, err = artifact.NewCache(dir, &artifact.Fetcher{Limits: r.Storage.Limits}); err != nil {
+			return err
+		}
+	}
+	if err := mgr.Add(manager.RunnableFunc(r.pruneSources)); err != nil {
+		return err
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &sourcev1.HelmChart{}, helmChartSourceIndex, func(o client.Object) []string {
 		c := o.(*sourcev1.HelmChart)
@@ -303,31 +324,17 @@ func (r *HelmChartReconciler) reconcileArtifactSource(ctx context.Context, s *he
 	if cur := obj.Status.Artifact; cur != nil && !s.rebuild && r.origin(*cur).equal(origin) {
 		return nil // built from this very artifact with these settings
 	}
-	if err := r.Storage.Verify(*a); err != nil {
-		return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "the artifact of %s '%s' is not in storage yet", obj.Spec.SourceRef.Kind, key.Name)
-	}
 	tmp, err := newWorkDir("", obj)
 	if err != nil {
 		return err
 	}
 	s.tmp = tmp
-	root := tmp.path("source")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return err
-	}
-	local, err := r.Storage.LocalPath(*a)
+	// One extraction per source revision, whatever the number of charts in it.
+	root, release, err := r.Sources.Acquire(ctx, a.URL, a.Digest)
 	if err != nil {
-		return err
+		return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "the artifact of %s '%s' cannot be read: %v", obj.Spec.SourceRef.Kind, key.Name, err)
 	}
-	f, err := os.Open(local)
-	if err != nil {
-		return err
-	}
-	err = artifact.ExtractTarGz(f, root, r.Storage.Limits)
-	f.Close()
-	if err != nil {
-		return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPackageFailedReason, fmt.Errorf("extracting the source's artifact: %w", err))
-	}
+	defer release()
 	chartPath := filepath.Clean("/" + obj.Spec.Chart) // confined below the root
 	build := ""
 	if obj.Spec.ReconcileStrategy == sourcev1.ReconcileStrategyRevision {
@@ -362,6 +369,33 @@ func (r *HelmChartReconciler) reconcileArtifactSource(ctx context.Context, s *he
 		s.keep = true
 	}
 	return nil
+}
+
+// pruneSources removes, every minute, the extracted sources that no chart's source points at
+// any more (or that nobody used for sourceCacheIdle).
+func (r *HelmChartReconciler) pruneSources(ctx context.Context) error {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		keep := map[string]bool{}
+		for _, list := range []client.ObjectList{&sourcev1.GitRepositoryList{}, &sourcev1.BucketList{}} {
+			if err := r.List(ctx, list); err != nil {
+				continue
+			}
+			_ = apimeta.EachListItem(list, func(o runtime.Object) error {
+				if a := o.(interface{ GetArtifact() *meta.Artifact }).GetArtifact(); a != nil {
+					keep[a.Digest] = true
+				}
+				return nil
+			})
+		}
+		r.Sources.Prune(keep, sourceCacheIdle)
+	}
 }
 
 // revisionSuffix is the build metadata a Revision strategy adds: 12 characters of the source
