@@ -33,27 +33,33 @@ type fetchResult struct {
 	commit  *git.Commit
 }
 
-// reconcileStorage checks the recorded artifact against storage. A missing or corrupted file
-// is dropped from the status, so that it is rebuilt.
+// reconcileStorage checks the recorded artifact against storage; a missing or corrupt one
+// is rebuilt.
 // Sets: ArtifactInStorage (False while it is rebuilt).
 func (r *GitRepositoryReconciler) reconcileStorage(ctx context.Context, s *gitScope) error {
-	obj := s.Object
-	a := obj.Status.Artifact
-	if a == nil {
-		s.rebuild = true
-		return nil
-	}
-	if err := r.Storage.Verify(*a); err != nil {
-		ctrl.LoggerFrom(ctx).Info("stored artifact is missing or corrupt; rebuilding", "path", a.Path, "reason", err.Error())
-		conditions.MarkFalse(obj, sourcev1.ArtifactInStorageCondition, sourcev1.StatOperationFailedReason,
-			"artifact for revision '%s' is missing or corrupt in storage; rebuilding", a.Revision)
-		obj.Status.Artifact = nil
-		s.rebuild = true
-		return nil
-	}
-	// The advertised address may have changed since the artifact was written.
-	a.URL = r.Storage.URL(a.Path)
+	s.rebuild = checkStored(ctx, r.Storage, s.Object, &s.Object.Status.Artifact, "rebuilding")
 	return nil
+}
+
+// checkStored checks an object's recorded artifact against storage and reports whether it
+// must be made again: there is none, or its file is missing or corrupt (then it is dropped
+// from the status and ArtifactInStorage=False says so, ending with redo). A good one gets the
+// current advertised URL, which may have changed since it was written.
+// Sets: ArtifactInStorage (False while it is made again).
+func checkStored(ctx context.Context, st *storage.Storage, obj conditions.Object, artifact **meta.Artifact, redo string) (rebuild bool) {
+	a := *artifact
+	if a == nil {
+		return true
+	}
+	if err := st.Verify(*a); err != nil {
+		ctrl.LoggerFrom(ctx).Info("stored artifact is missing or corrupt; "+redo, "path", a.Path, "reason", err.Error())
+		conditions.MarkFalse(obj, sourcev1.ArtifactInStorageCondition, sourcev1.StatOperationFailedReason,
+			"artifact for revision '%s' is missing or corrupt in storage; %s", a.Revision, redo)
+		*artifact = nil
+		return true
+	}
+	a.URL = st.URL(a.Path)
+	return false
 }
 
 // reconcileSource asks the remote where the ref points and clones only when that commit (or

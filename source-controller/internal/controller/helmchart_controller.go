@@ -201,22 +201,10 @@ func (r *HelmChartReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	return r.runtime.Reconcile(ctx, req)
 }
 
+// reconcileStorage checks the recorded artifact against storage; a missing or corrupt one is
+// pulled or packaged again.
 func (r *HelmChartReconciler) reconcileStorage(ctx context.Context, s *helmChartScope) error {
-	obj := s.Object
-	a := obj.Status.Artifact
-	if a == nil {
-		s.rebuild = true
-		return nil
-	}
-	if err := r.Storage.Verify(*a); err != nil {
-		ctrl.LoggerFrom(ctx).Info("stored chart is missing or corrupt; pulling it again", "path", a.Path, "reason", err.Error())
-		conditions.MarkFalse(obj, sourcev1.ArtifactInStorageCondition, sourcev1.StatOperationFailedReason,
-			"artifact for revision '%s' is missing or corrupt in storage; pulling it again", a.Revision)
-		obj.Status.Artifact = nil
-		s.rebuild = true
-		return nil
-	}
-	a.URL = r.Storage.URL(a.Path)
+	s.rebuild = checkStored(ctx, r.Storage, s.Object, &s.Object.Status.Artifact, "pulling it again")
 	return nil
 }
 
@@ -509,7 +497,7 @@ func (r *HelmChartReconciler) pull(ctx context.Context, repo *sourcev1.HelmRepos
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
 			fmt.Errorf("failed to pull chart '%s' from '%s': %s", v.Name, shown, resp.Status))
 	}
-	digest, err := downloadIndex(resp.Body, path, helm.MaxChartBytes)
+	digest, err := downloadFile(resp.Body, path, helm.MaxChartBytes, "the chart")
 	if err != nil {
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
 			redact.Error(fmt.Errorf("failed to pull chart '%s' from '%s': %w", v.Name, shown, err), secrets...))

@@ -183,21 +183,7 @@ func (r *HelmRepositoryReconciler) static(ctx context.Context, obj *sourcev1.Hel
 // reconcileStorage checks the recorded artifact against storage; a missing or corrupt one is
 // fetched again.
 func (r *HelmRepositoryReconciler) reconcileStorage(ctx context.Context, s *helmRepoScope) error {
-	obj := s.Object
-	a := obj.Status.Artifact
-	if a == nil {
-		s.rebuild = true
-		return nil
-	}
-	if err := r.Storage.Verify(*a); err != nil {
-		ctrl.LoggerFrom(ctx).Info("stored index is missing or corrupt; fetching it again", "path", a.Path, "reason", err.Error())
-		conditions.MarkFalse(obj, sourcev1.ArtifactInStorageCondition, sourcev1.StatOperationFailedReason,
-			"artifact for revision '%s' is missing or corrupt in storage; fetching it again", a.Revision)
-		obj.Status.Artifact = nil
-		s.rebuild = true
-		return nil
-	}
-	a.URL = r.Storage.URL(a.Path)
+	s.rebuild = checkStored(ctx, r.Storage, s.Object, &s.Object.Status.Artifact, "fetching it again")
 	return nil
 }
 
@@ -268,7 +254,7 @@ func (r *HelmRepositoryReconciler) reconcileIndex(ctx context.Context, s *helmRe
 	}
 	s.tmp = tmp
 	path := tmp.path(indexFile)
-	revision, err := downloadIndex(resp.Body, path, r.MaxIndexBytes)
+	revision, err := downloadFile(resp.Body, path, r.MaxIndexBytes, "the index")
 	if err != nil {
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.IndexationFailedReason,
 			redact.Error(fmt.Errorf("failed to fetch Helm repository index '%s': %w", shown, err), secrets...))
@@ -393,8 +379,9 @@ func helmClient(ctx context.Context, reader client.Reader, obj *sourcev1.HelmRep
 	return &http.Client{Transport: transport}, user, pass, secrets, nil
 }
 
-// downloadIndex writes body to path (at most max bytes) and returns its digest.
-func downloadIndex(body io.Reader, path string, max int64) (string, error) {
+// downloadFile writes body to path (at most max bytes of what it is: "the index", "the chart")
+// and returns its digest.
+func downloadFile(body io.Reader, path string, max int64, what string) (string, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return "", err
@@ -406,7 +393,7 @@ func downloadIndex(body io.Reader, path string, max int64) (string, error) {
 		return "", err
 	}
 	if n > max {
-		return "", fmt.Errorf("the index is over %s", humanBytes(max))
+		return "", fmt.Errorf("%s is over %s", what, humanBytes(max))
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), f.Close()
 }
