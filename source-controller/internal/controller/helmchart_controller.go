@@ -46,9 +46,9 @@ const sourceUnavailableReason = "SourceUnavailable"
 // sourceCacheIdle is how long an extracted source stays unused before it is removed.
 const sourceCacheIdle = 2 * time.Minute
 
-// dependencyRetry is how soon a chart whose source is not ready is tried again; the source's
+// defaultDependencyRetry is how soon a chart whose source is not ready is tried again; the source's
 // new artifact triggers it sooner.
-const dependencyRetry = 30 * time.Second
+const defaultDependencyRetry = 30 * time.Second
 
 // HelmChartReconciler pulls charts from HelmRepositories into artifacts that helm-controller
 // installs.
@@ -61,6 +61,9 @@ type HelmChartReconciler struct {
 	// Sources holds the extracted artifacts of GitRepositories and Buckets, one per digest,
 	// shared by every chart of that revision; a cache in the OS's temporary directory when nil.
 	Sources *artifact.Cache
+	// DependencyRetry is how soon a chart whose source is not ready is tried again, besides
+	// the source's new artifact triggering it (defaultDependencyRetry when zero).
+	DependencyRetry time.Duration
 
 	JitterPercent                uint8
 	MinRetryDelay, MaxRetryDelay time.Duration
@@ -133,6 +136,9 @@ func helmChartRevision(obj *sourcev1.HelmChart) string {
 func (r *HelmChartReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.DependencyRetry <= 0 {
+		r.DependencyRetry = defaultDependencyRetry
 	}
 	if r.Sources == nil {
 		dir, err := os.MkdirTemp("", "driftless-chart-sources-")
@@ -226,7 +232,7 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 	repo := &sourcev1.HelmRepository{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.SourceRef.Name}, repo); err != nil {
 		if client.IgnoreNotFound(err) == nil {
-			return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "HelmRepository '%s' does not exist", obj.Spec.SourceRef.Name)
+			return lifecycle.Waiting(sourceUnavailableReason, r.DependencyRetry, "HelmRepository '%s' does not exist", obj.Spec.SourceRef.Name)
 		}
 		return err
 	}
@@ -235,7 +241,7 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 			errors.New("charts from OCI HelmRepositories are not supported by this version of source-controller"))
 	}
 	if repo.Status.Artifact == nil {
-		return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "HelmRepository '%s' has no index yet", repo.Name)
+		return lifecycle.Waiting(sourceUnavailableReason, r.DependencyRetry, "HelmRepository '%s' has no index yet", repo.Name)
 	}
 	s.source = repo.Status.Artifact
 	lookup, err := LookupDir(r.Storage, *repo.Status.Artifact)
@@ -299,13 +305,13 @@ func (r *HelmChartReconciler) reconcileArtifactSource(ctx context.Context, s *he
 	}
 	if err := r.Get(ctx, key, src); err != nil {
 		if client.IgnoreNotFound(err) == nil {
-			return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "%s '%s' does not exist", obj.Spec.SourceRef.Kind, key.Name)
+			return lifecycle.Waiting(sourceUnavailableReason, r.DependencyRetry, "%s '%s' does not exist", obj.Spec.SourceRef.Kind, key.Name)
 		}
 		return err
 	}
 	a := src.GetArtifact()
 	if a == nil {
-		return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "%s '%s' has no artifact yet", obj.Spec.SourceRef.Kind, key.Name)
+		return lifecycle.Waiting(sourceUnavailableReason, r.DependencyRetry, "%s '%s' has no artifact yet", obj.Spec.SourceRef.Kind, key.Name)
 	}
 	s.source = a
 	origin := chartOrigin{Digest: a.Digest, ValuesFiles: obj.Spec.ValuesFiles, IgnoreMissing: obj.Spec.IgnoreMissingValuesFiles, Strategy: obj.Spec.ReconcileStrategy, Chart: obj.Spec.Chart}
@@ -320,7 +326,7 @@ func (r *HelmChartReconciler) reconcileArtifactSource(ctx context.Context, s *he
 	// One extraction per source revision, whatever the number of charts in it.
 	root, release, err := r.Sources.Acquire(ctx, a.URL, a.Digest)
 	if err != nil {
-		return lifecycle.Waiting(sourceUnavailableReason, dependencyRetry, "the artifact of %s '%s' cannot be read: %v", obj.Spec.SourceRef.Kind, key.Name, err)
+		return lifecycle.Waiting(sourceUnavailableReason, r.DependencyRetry, "the artifact of %s '%s' cannot be read: %v", obj.Spec.SourceRef.Kind, key.Name, err)
 	}
 	defer release()
 	chartPath := filepath.Clean("/" + obj.Spec.Chart) // confined below the root

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/testenv"
@@ -308,7 +309,11 @@ func TestHelmRepositoryRefusesWhatIsNotAnIndex(t *testing.T) {
 	})
 
 	oci := helmRepository(t, "oci", "oci://registry.example.com/charts", func(o *sourcev1.HelmRepository) { o.Spec.Type = sourcev1.HelmRepositoryTypeOCI })
-	time.Sleep(time.Second) // nothing is to happen: give the controller time to do something wrong
+	// A reconcile run here, to its end, rather than a wait for the suite's to do nothing.
+	direct := &HelmRepositoryReconciler{Client: env.Client, Storage: store}
+	if _, err := direct.Reconcile(testenv.Context(t), reconcile.Request{NamespacedName: client.ObjectKeyFromObject(oci)}); err != nil {
+		t.Fatal(err)
+	}
 	o := getHelmRepo(t, oci)
 	if len(o.Finalizers) > 0 || len(o.Status.Conditions) > 0 || o.Status.Artifact != nil {
 		t.Errorf("an oci HelmRepository was reconciled: finalizers %v, status %+v", o.Finalizers, o.Status)

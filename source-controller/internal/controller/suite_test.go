@@ -96,6 +96,8 @@ func run(m *testing.M) (int, error) {
 		MinRetryDelay: 200 * time.Millisecond,
 		MaxRetryDelay: 2 * time.Second,
 		Concurrent:    2,
+		// Only a source's new artifact can bring a waiting chart back within a test.
+		DependencyRetry: time.Hour,
 	}).SetupWithManager(mgr); err != nil {
 		return 0, err
 	}
