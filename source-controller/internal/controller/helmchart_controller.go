@@ -339,7 +339,7 @@ func (r *HelmChartReconciler) reconcileArtifactSource(ctx context.Context, s *he
 	if err != nil {
 		return err
 	}
-	meta, err := helm.PackageDir(root, filepath.Join(root, chartPath), build, out)
+	meta, err := helm.PackageDir(root, filepath.Join(root, chartPath), out, helm.PackageOptions{Build: build, Remote: r.remoteDependencies(ctx, obj, tmp)})
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}

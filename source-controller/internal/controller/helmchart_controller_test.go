@@ -396,3 +396,59 @@ func TestHelmChartPackagesFromGit(t *testing.T) {
 	})
 	waitChart(t, escape, chartFailed(metav1.ConditionFalse, sourcev1.ChartPackageFailedReason, "does not exist in the source"))
 }
+
+// A chart in Git whose dependency names a repository gets it from the HelmRepository with
+// that URL, through its credentials, at the version Chart.lock pins; a repository that no
+// HelmRepository names is never contacted.
+func TestHelmChartDependencyFromAHelmRepository(t *testing.T) {
+	charts := newChartServer(t)
+	var entries []chartEntry
+	for _, v := range []string{"1.2.0", "1.3.0"} {
+		e := chartEntry{name: "redis", version: v, url: "redis-" + v + ".tgz", archive: chartFiles(t, "redis", v)}
+		charts.charts["charts/"+e.url] = e.archive
+		entries = append(entries, e)
+	}
+	repo := newChartRepo(t, chartIndex(entries...), false)
+	repo.set(func(c *chartRepo) { c.archives, c.user, c.pass = charts, "deps", "dep-s3cret" })
+	secret(t, "deps-auth", map[string]string{"username": "deps", "password": "dep-s3cret"})
+	waitHelmRepo(t, helmRepository(t, "deps", repo.URL+"/charts/", func(r *sourcev1.HelmRepository) {
+		r.Spec.SecretRef = &meta.LocalObjectReference{Name: "deps-auth"}
+	}), readyAtRevision(indexRevision(chartIndex(entries...))))
+	stranger := newChartServer(t)
+
+	srv := newGitServer(t)
+	rp := newRepo(t, srv, "org/deps.git", map[string]string{
+		"app/Chart.yaml":    "apiVersion: v2\nname: app\nversion: 2.0.0\ndependencies:\n- name: redis\n  version: 1.x\n  repository: " + repo.URL + "/charts\n",
+		"app/Chart.lock":    "dependencies:\n- name: redis\n  repository: " + repo.URL + "/charts\n  version: 1.2.0\n",
+		"latest/Chart.yaml": "apiVersion: v2\nname: latest\nversion: 1.0.0\ndependencies:\n- name: redis\n  version: 1.x\n  repository: " + repo.URL + "/charts\n",
+		"other/Chart.yaml":  "apiVersion: v2\nname: other\nversion: 1.0.0\ndependencies:\n- name: redis\n  version: 1.x\n  repository: " + stranger.URL + "/charts\n",
+	})
+	head := rp.commit(map[string]string{"README.md": "deps"}, "readme")
+	rp.push("main")
+	waitRevision(t, gitRepository(t, "deps-git", srv.url("org/deps.git")), "main@sha1:"+head)
+	fromGit := func(c *sourcev1.HelmChart) {
+		c.Spec.SourceRef = sourcev1.LocalHelmChartSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "deps-git"}
+	}
+	for chart, want := range map[string]string{"app": "app/charts/redis-1.2.0.tgz", "latest": "latest/charts/redis-1.3.0.tgz"} {
+		got := waitChart(t, helmChart(t, "deps-"+chart, "deps-git", chart, "", fromGit), chartAt(map[string]string{"app": "2.0.0", "latest": "1.0.0"}[chart]))
+		resp, err := http.Get(got.Status.Artifact.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		served, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if files := helmtest.Files(t, served); files[want] == "" {
+			t.Errorf("%s: no %s in the package", chart, want)
+		}
+	}
+	other := waitChart(t, helmChart(t, "deps-other", "deps-git", "other", "", fromGit),
+		chartFailed(metav1.ConditionFalse, sourcev1.ChartPackageFailedReason, "no HelmRepository in namespace 'default' has the URL"))
+	if served := len(stranger.authz); served != 0 {
+		t.Errorf("a repository no HelmRepository names got %d requests", served)
+	}
+	for _, e := range eventsFor(t, other) {
+		if strings.Contains(e.Message, "dep-s3cret") {
+			t.Errorf("the password is in an event: %s", e.Message)
+		}
+	}
+}

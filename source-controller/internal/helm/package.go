@@ -22,29 +22,45 @@ type chartYAML struct {
 	APIVersion   string       `json:"apiVersion"`
 	Name         string       `json:"name"`
 	Version      string       `json:"version"`
-	Dependencies []dependency `json:"dependencies,omitempty"`
+	Dependencies []Dependency `json:"dependencies,omitempty"`
 }
 
-type dependency struct {
+// Dependency is one of a chart's dependencies, as Chart.yaml (or a v1 chart's
+// requirements.yaml) declares it.
+type Dependency struct {
 	Name       string `json:"name"`
 	Version    string `json:"version,omitempty"`
 	Repository string `json:"repository,omitempty"`
 	Alias      string `json:"alias,omitempty"`
+	// Locked is the exact version Chart.lock (requirements.lock) pins for it, if any.
+	Locked string `json:"-"`
 }
 
-// ErrUnresolvedDependency marks a dependency that is neither in charts/ nor a local path.
+// ErrUnresolvedDependency marks a dependency that is neither in charts/ nor a local path,
+// and that no repository resolver could fetch.
 var ErrUnresolvedDependency = errors.New("unresolved chart dependency")
 
-// PackageDir packages the chart in dir (inside root, which holds the whole source) as Helm
-// does, into w: every file under '<name>/', with '+<build>' added to Chart.yaml's version when
-// build is not empty (Flux's reconcileStrategy: Revision). Dependencies must be in charts/ already, or 'file://' paths inside root,
-// which are packaged into charts/. Nothing outside root is read, links are not followed,
-// .helmignore is honoured for the common patterns. It returns the chart's metadata.
-func PackageDir(root, dir, build string, w io.Writer) (*ChartMetadata, error) {
-	return packageDir(root, dir, build, w, 0)
+// PackageOptions shape what PackageDir builds.
+type PackageOptions struct {
+	// Build is added to Chart.yaml's version as '+<build>' when not empty (Flux's
+	// reconcileStrategy: Revision).
+	Build string
+	// Remote fetches a dependency that is neither in charts/ nor a 'file://' path, and returns
+	// the path of its chart archive, which PackageDir checks as untrusted input. Without it
+	// such a dependency is an ErrUnresolvedDependency.
+	Remote func(Dependency) (string, error)
 }
 
-func packageDir(root, dir, build string, w io.Writer, depth int) (*ChartMetadata, error) {
+// PackageDir packages the chart in dir (inside root, which holds the whole source) as Helm
+// does, into w: every file under '<name>/'. Dependencies in charts/ are kept; 'file://' paths
+// inside root are packaged into charts/; the rest come from opts.Remote, at the version
+// Chart.lock pins when it names them. Nothing outside root is read, links are not followed,
+// .helmignore is honoured for the common patterns. It returns the chart's metadata.
+func PackageDir(root, dir string, w io.Writer, opts PackageOptions) (*ChartMetadata, error) {
+	return packageDir(root, dir, opts.Build, w, opts.Remote, 0)
+}
+
+func packageDir(root, dir, build string, w io.Writer, remote func(Dependency) (string, error), depth int) (*ChartMetadata, error) {
 	if depth > 8 {
 		return nil, fmt.Errorf("%w: local dependencies nested more than 8 deep", ErrUnresolvedDependency)
 	}
@@ -64,6 +80,9 @@ func packageDir(root, dir, build string, w io.Writer, depth int) (*ChartMetadata
 	}
 	if chart.Name == "" || chart.Version == "" {
 		return nil, fmt.Errorf("%w: Chart.yaml of '%s' has no name or version", ErrInvalidChart, rel(root, dir))
+	}
+	if err := readDependencies(root, dir, &chart); err != nil {
+		return nil, err
 	}
 	if build != "" {
 		version, _, _ := strings.Cut(chart.Version, "+")
@@ -136,23 +155,35 @@ func packageDir(root, dir, build string, w io.Writer, depth int) (*ChartMetadata
 		if hasVendored(vendored, dep) {
 			continue
 		}
-		local, ok := strings.CutPrefix(dep.Repository, "file://")
-		if !ok {
-			return nil, fmt.Errorf("%w: '%s' (repository '%s') is not in charts/: vendor it, or use a file:// path", ErrUnresolvedDependency, dep.Name, dep.Repository)
-		}
-		depDir := filepath.Join(dir, filepath.FromSlash(local))
-		pr, pw := io.Pipe()
-		go func() {
-			_, err := packageDir(root, depDir, "", pw, depth+1)
-			pw.CloseWithError(err)
-		}()
-		content, err := io.ReadAll(io.LimitReader(pr, MaxChartBytes+1))
-		if err != nil {
-			return nil, err
+		var content []byte
+		if local, ok := strings.CutPrefix(dep.Repository, "file://"); ok {
+			depDir := filepath.Join(dir, filepath.FromSlash(local))
+			pr, pw := io.Pipe()
+			go func() {
+				_, err := packageDir(root, depDir, "", pw, remote, depth+1)
+				pw.CloseWithError(err)
+			}()
+			if content, err = io.ReadAll(io.LimitReader(pr, MaxChartBytes+1)); err != nil {
+				return nil, err
+			}
+		} else {
+			if remote == nil || dep.Repository == "" {
+				return nil, fmt.Errorf("%w: '%s' (repository '%s') is not in charts/: vendor it, or use a file:// path", ErrUnresolvedDependency, dep.Name, dep.Repository)
+			}
+			p, err := remote(dep)
+			if err != nil {
+				return nil, err
+			}
+			if content, err = readArchive(p); err != nil {
+				return nil, err
+			}
 		}
 		meta, err := CheckChart(bytes.NewReader(content))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("dependency '%s': %w", dep.Name, err)
+		}
+		if meta.Name != dep.Name {
+			return nil, fmt.Errorf("%w: dependency '%s' resolved to chart '%s'", ErrUnresolvedDependency, dep.Name, meta.Name)
 		}
 		if err := writeEntry(tw, chart.Name+"/charts/"+meta.Name+"-"+meta.Version+".tgz", content); err != nil {
 			return nil, err
@@ -167,7 +198,65 @@ func packageDir(root, dir, build string, w io.Writer, depth int) (*ChartMetadata
 	return &ChartMetadata{APIVersion: chart.APIVersion, Name: chart.Name, Version: chart.Version}, nil
 }
 
-func hasVendored(vendored map[string]bool, dep dependency) bool {
+// readDependencies reads a v1 chart's requirements.yaml, and the versions Chart.lock
+// (requirements.lock) pins.
+func readDependencies(root, dir string, chart *chartYAML) error {
+	lockName := "Chart.lock"
+	if chart.APIVersion == "v1" {
+		lockName = "requirements.lock"
+		if data, err := readCapped(filepath.Join(dir, "requirements.yaml")); err == nil {
+			var req struct {
+				Dependencies []Dependency `json:"dependencies"`
+			}
+			if err := yaml.Unmarshal(data, &req); err != nil {
+				return fmt.Errorf("%w: requirements.yaml of '%s' does not parse: %v", ErrInvalidChart, rel(root, dir), err)
+			}
+			chart.Dependencies = req.Dependencies
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	data, err := readCapped(filepath.Join(dir, lockName))
+	if errors.Is(err, fs.ErrNotExist) || len(chart.Dependencies) == 0 {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var lock struct {
+		Dependencies []Dependency `json:"dependencies"`
+	}
+	if err := yaml.Unmarshal(data, &lock); err != nil {
+		return fmt.Errorf("%w: %s of '%s' does not parse: %v", ErrInvalidChart, lockName, rel(root, dir), err)
+	}
+	for i, d := range chart.Dependencies {
+		for _, l := range lock.Dependencies {
+			if l.Name == d.Name && strings.TrimSuffix(l.Repository, "/") == strings.TrimSuffix(d.Repository, "/") {
+				chart.Dependencies[i].Locked = l.Version
+			}
+		}
+	}
+	return nil
+}
+
+// readArchive reads a chart archive of at most MaxChartBytes.
+func readArchive(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxChartBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxChartBytes {
+		return nil, fmt.Errorf("%w: a dependency's archive is over %d bytes", ErrInvalidChart, MaxChartBytes)
+	}
+	return data, nil
+}
+
+func hasVendored(vendored map[string]bool, dep Dependency) bool {
 	if vendored[dep.Name] {
 		return true
 	}

@@ -37,7 +37,7 @@ func TestPackageDirAsHelm(t *testing.T) {
 		"charts/lib/templates/_helpers.tpl":     "{{- define \"lib.name\" -}}lib{{- end -}}\n",
 	})
 	var out bytes.Buffer
-	meta, err := PackageDir(root, filepath.Join(root, "charts/app"), "abcdef123456", &out)
+	meta, err := PackageDir(root, filepath.Join(root, "charts/app"), &out, PackageOptions{Build: "abcdef123456"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestPackageDirAsHelm(t *testing.T) {
 		"charts/missing": ErrInvalidChart,
 		"..":             ErrInvalidChart,
 	} {
-		if _, err := PackageDir(root, filepath.Join(root, dir), "", &bytes.Buffer{}); !errors.Is(err, want) {
+		if _, err := PackageDir(root, filepath.Join(root, dir), &bytes.Buffer{}, PackageOptions{}); !errors.Is(err, want) {
 			t.Errorf("%s: %v, want %v", dir, err, want)
 		}
 	}
@@ -88,4 +88,53 @@ func keys(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Dependencies from a repository come from the resolver, at the version Chart.lock pins; a
+// v1 chart's requirements.yaml is read; what the resolver returns is checked as untrusted.
+func TestPackageDirRemoteDependencies(t *testing.T) {
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{
+		"app/Chart.yaml":        "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- name: redis\n  version: 1.x\n  repository: https://charts.example.com/\n  alias: cache\n",
+		"app/Chart.lock":        "dependencies:\n- name: redis\n  repository: https://charts.example.com\n  version: 1.2.0\ndigest: sha256:0\n",
+		"old/Chart.yaml":        "apiVersion: v1\nname: old\nversion: 0.1.0\n",
+		"old/requirements.yaml": "dependencies:\n- name: redis\n  version: '>=1.0.0'\n  repository: https://charts.example.com\n",
+	})
+	archives := map[string][]byte{
+		"redis": helmtest.ChartArchive(t, map[string]string{"redis/Chart.yaml": "apiVersion: v2\nname: redis\nversion: 1.2.0\n"}),
+		"wrong": helmtest.ChartArchive(t, map[string]string{"other/Chart.yaml": "apiVersion: v2\nname: other\nversion: 1.2.0\n"}),
+		"bad":   []byte("not a chart"),
+	}
+	var asked []Dependency
+	serve := func(name string) func(Dependency) (string, error) {
+		return func(d Dependency) (string, error) {
+			asked = append(asked, d)
+			p := filepath.Join(t.TempDir(), "dep.tgz")
+			return p, os.WriteFile(p, archives[name], 0o644)
+		}
+	}
+	var out bytes.Buffer
+	if _, err := PackageDir(root, filepath.Join(root, "app"), &out, PackageOptions{Remote: serve("redis")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0].Locked != "1.2.0" || asked[0].Version != "1.x" || asked[0].Alias != "cache" {
+		t.Errorf("asked for %+v", asked)
+	}
+	if files := helmtest.Files(t, out.Bytes()); files["app/charts/redis-1.2.0.tgz"] == "" {
+		t.Errorf("the dependency is not packaged: %v", keys(files))
+	}
+	asked = nil
+	out.Reset()
+	if _, err := PackageDir(root, filepath.Join(root, "old"), &out, PackageOptions{Remote: serve("redis")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0].Locked != "" || asked[0].Version != ">=1.0.0" {
+		t.Errorf("a v1 chart asked for %+v", asked)
+	}
+	if _, err := PackageDir(root, filepath.Join(root, "app"), &bytes.Buffer{}, PackageOptions{Remote: serve("wrong")}); !errors.Is(err, ErrUnresolvedDependency) {
+		t.Errorf("another chart than the dependency: %v", err)
+	}
+	if _, err := PackageDir(root, filepath.Join(root, "app"), &bytes.Buffer{}, PackageOptions{Remote: serve("bad")}); !errors.Is(err, ErrInvalidChart) {
+		t.Errorf("not a chart: %v", err)
+	}
 }

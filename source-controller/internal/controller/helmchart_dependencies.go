@@ -1,0 +1,80 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/driftless-dev/driftless/pkg/runtime/redact"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+	"github.com/driftless-dev/driftless/source-controller/internal/helm"
+)
+
+// remoteDependencies resolves the dependencies of a packaged chart that name a repository:
+// the repository must be the URL of a HelmRepository in the chart's namespace, whose index,
+// credentials and TLS settings serve it. Nothing is downloaded from a URL no HelmRepository
+// names. The version is the one Chart.lock pins, else the highest the range allows.
+func (r *HelmChartReconciler) remoteDependencies(ctx context.Context, obj *sourcev1.HelmChart, tmp *workDir) func(helm.Dependency) (string, error) {
+	var repos []sourcev1.HelmRepository
+	listed := false
+	n := 0
+	return func(dep helm.Dependency) (string, error) {
+		if strings.HasPrefix(dep.Repository, "@") || strings.HasPrefix(dep.Repository, "alias:") {
+			return "", fmt.Errorf("%w: '%s': repository aliases ('%s') name nothing in the cluster; use the URL of a HelmRepository", helm.ErrUnresolvedDependency, dep.Name, dep.Repository)
+		}
+		if !listed {
+			list := &sourcev1.HelmRepositoryList{}
+			if err := r.List(ctx, list, client.InNamespace(obj.Namespace)); err != nil {
+				return "", err
+			}
+			repos, listed = list.Items, true
+		}
+		want := normalizeRepoURL(dep.Repository)
+		var repo *sourcev1.HelmRepository
+		for i := range repos {
+			if normalizeRepoURL(repos[i].Spec.URL) == want {
+				repo = &repos[i]
+				break
+			}
+		}
+		if repo == nil {
+			return "", fmt.Errorf("%w: '%s': no HelmRepository in namespace '%s' has the URL '%s'", helm.ErrUnresolvedDependency, dep.Name, obj.Namespace, redact.URL(dep.Repository))
+		}
+		if repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
+			return "", fmt.Errorf("%w: '%s': dependencies from OCI HelmRepositories are not supported", helm.ErrUnresolvedDependency, dep.Name)
+		}
+		if repo.Status.Artifact == nil {
+			return "", fmt.Errorf("%w: '%s': HelmRepository '%s' has no index yet", helm.ErrUnresolvedDependency, dep.Name, repo.Name)
+		}
+		lookup, err := LookupDir(r.Storage, *repo.Status.Artifact)
+		if err != nil {
+			return "", err
+		}
+		versions, err := helm.Lookup(lookup, dep.Name)
+		if err != nil {
+			return "", fmt.Errorf("%w: '%s' is not in the index of HelmRepository '%s'", helm.ErrUnresolvedDependency, dep.Name, repo.Name)
+		}
+		constraint := dep.Version
+		if dep.Locked != "" {
+			constraint = dep.Locked
+		}
+		version, err := helm.SelectVersion(versions, constraint)
+		if err != nil {
+			return "", fmt.Errorf("%w: '%s' in HelmRepository '%s': %w", helm.ErrUnresolvedDependency, dep.Name, repo.Name, err)
+		}
+		n++
+		path := tmp.path(fmt.Sprintf("dependency-%d.tgz", n))
+		if err := r.pull(ctx, repo, version, path); err != nil {
+			return "", errors.Join(helm.ErrUnresolvedDependency, fmt.Errorf("'%s': %w", dep.Name, err))
+		}
+		return path, nil
+	}
+}
+
+// normalizeRepoURL compares repository URLs as Helm does: without a trailing slash.
+func normalizeRepoURL(u string) string {
+	return strings.TrimRight(strings.TrimSpace(u), "/")
+}
