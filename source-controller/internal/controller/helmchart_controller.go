@@ -236,34 +236,26 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 		}
 		return err
 	}
+	var (
+		version helm.ChartVersion
+		pull    func(path string) error
+		err     error
+	)
 	if repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
-		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
-			errors.New("charts from OCI HelmRepositories are not supported by this version of source-controller"))
-	}
-	if repo.Status.Artifact == nil {
-		return lifecycle.Waiting(sourceUnavailableReason, r.DependencyRetry, "HelmRepository '%s' has no index yet", repo.Name)
-	}
-	s.source = repo.Status.Artifact
-	lookup, err := LookupDir(r.Storage, *repo.Status.Artifact)
-	if err != nil {
-		return err
-	}
-	versions, err := helm.Lookup(lookup, obj.Spec.Chart)
-	if err != nil {
-		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
-			fmt.Errorf("chart '%s' is not in the index of HelmRepository '%s'", obj.Spec.Chart, repo.Name))
-	}
-	version, err := helm.SelectVersion(versions, obj.Spec.Version)
-	if err != nil {
-		if errors.Is(err, helm.ErrInvalidVersion) {
-			return lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
+		if version, pull, err = r.ociChart(ctx, obj, repo); err != nil {
+			return err
 		}
-		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s': %w", obj.Spec.Chart, err))
+	} else {
+		if version, err = r.indexChart(obj, repo); err != nil {
+			return err
+		}
+		s.source = repo.Status.Artifact
+		pull = func(path string) error { return r.pull(ctx, repo, version, path) }
 	}
 	origin := chartOrigin{Digest: version.Digest, ValuesFiles: obj.Spec.ValuesFiles, IgnoreMissing: obj.Spec.IgnoreMissingValuesFiles}
 	if a := obj.Status.Artifact; a != nil && !s.rebuild && a.Revision == version.Version &&
 		obj.Status.ObservedChartName == obj.Spec.Chart && version.Digest != "" && r.origin(*a).equal(origin) {
-		return nil // the stored chart is the one the index names, with the same values
+		return nil // the stored chart is the one the repository names, with the same values
 	}
 	tmp, err := newWorkDir("", obj)
 	if err != nil {
@@ -271,7 +263,7 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 	}
 	s.tmp = tmp
 	path := tmp.path("chart.tgz")
-	if err := r.pull(ctx, repo, version, path); err != nil {
+	if err := pull(path); err != nil {
 		return err
 	}
 	s.pulled = &pulledChart{path: path, version: version}
@@ -284,6 +276,30 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 		s.pulled.path, s.pulled.valuesFiles = packaged, used
 	}
 	return nil
+}
+
+// indexChart resolves the chart's version in an HTTP HelmRepository's stored index.
+func (r *HelmChartReconciler) indexChart(obj *sourcev1.HelmChart, repo *sourcev1.HelmRepository) (helm.ChartVersion, error) {
+	if repo.Status.Artifact == nil {
+		return helm.ChartVersion{}, lifecycle.Waiting(sourceUnavailableReason, r.DependencyRetry, "HelmRepository '%s' has no index yet", repo.Name)
+	}
+	lookup, err := LookupDir(r.Storage, *repo.Status.Artifact)
+	if err != nil {
+		return helm.ChartVersion{}, err
+	}
+	versions, err := helm.Lookup(lookup, obj.Spec.Chart)
+	if err != nil {
+		return helm.ChartVersion{}, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
+			fmt.Errorf("chart '%s' is not in the index of HelmRepository '%s'", obj.Spec.Chart, repo.Name))
+	}
+	version, err := helm.SelectVersion(versions, obj.Spec.Version)
+	if err != nil {
+		if errors.Is(err, helm.ErrInvalidVersion) {
+			return helm.ChartVersion{}, lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
+		}
+		return helm.ChartVersion{}, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s': %w", obj.Spec.Chart, err))
+	}
+	return version, nil
 }
 
 // reconcileArtifactSource packages the chart at spec.chart in a GitRepository's or Bucket's
@@ -473,11 +489,7 @@ func (r *HelmChartReconciler) pull(ctx context.Context, repo *sourcev1.HelmRepos
 	if err != nil {
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
 	}
-	timeout := defaultIndexTimeout
-	if repo.Spec.Timeout != nil && repo.Spec.Timeout.Duration > 0 {
-		timeout = repo.Spec.Timeout.Duration
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, helmTimeout(repo))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, chartURL.String(), nil)
 	if err != nil {
@@ -512,6 +524,19 @@ func (r *HelmChartReconciler) pull(ctx context.Context, repo *sourcev1.HelmRepos
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
 			fmt.Errorf("chart '%s' version '%s': the archive's digest %s is not the index's sha256:%s", v.Name, v.Version, digest, v.Digest))
 	}
+	return checkPulledChart(path, v)
+}
+
+// helmTimeout bounds each of a repository's requests: spec.timeout, 60s by default.
+func helmTimeout(repo *sourcev1.HelmRepository) time.Duration {
+	if repo.Spec.Timeout != nil && repo.Spec.Timeout.Duration > 0 {
+		return repo.Spec.Timeout.Duration
+	}
+	return defaultIndexTimeout
+}
+
+// checkPulledChart reads a pulled archive as untrusted input: a chart, and the version asked for.
+func checkPulledChart(path string, v helm.ChartVersion) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err

@@ -331,14 +331,26 @@ func helmIndexURL(repoURL string) (string, error) {
 // helmClient reads a repository's Secrets: basic auth from secretRef, TLS from
 // certSecretRef (or, deprecated, from secretRef).
 func helmClient(ctx context.Context, reader client.Reader, obj *sourcev1.HelmRepository) (c *http.Client, user, pass string, secrets []string, err error) {
-	auth, err := readSecret(ctx, reader, obj.Namespace, obj.Spec.SecretRef)
+	auth, certs, err := helmSecrets(ctx, reader, obj)
 	if err != nil {
 		return nil, "", "", nil, err
 	}
-	certs, err := readSecret(ctx, reader, obj.Namespace, obj.Spec.CertSecretRef)
-	if err != nil {
-		return nil, "", "", nil, err
+	return helmClientFrom(obj, auth, certs)
+}
+
+// helmSecrets reads the data of a repository's secretRef and certSecretRef (nil when unset).
+func helmSecrets(ctx context.Context, reader client.Reader, obj *sourcev1.HelmRepository) (auth, certs map[string][]byte, err error) {
+	if auth, err = readSecret(ctx, reader, obj.Namespace, obj.Spec.SecretRef); err != nil {
+		return nil, nil, err
 	}
+	if certs, err = readSecret(ctx, reader, obj.Namespace, obj.Spec.CertSecretRef); err != nil {
+		return nil, nil, err
+	}
+	return auth, certs, nil
+}
+
+// helmClientFrom is helmClient with the Secrets' data read.
+func helmClientFrom(obj *sourcev1.HelmRepository, auth, certs map[string][]byte) (c *http.Client, user, pass string, secrets []string, err error) {
 	user, pass = string(auth[git.KeyUsername]), string(auth[git.KeyPassword])
 	if (user == "") != (pass == "") && auth != nil {
 		return nil, "", "", nil, fmt.Errorf("secret '%s' needs both 'username' and 'password'", obj.Spec.SecretRef.Name)

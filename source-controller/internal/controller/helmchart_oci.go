@@ -1,0 +1,168 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/Masterminds/semver/v3"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
+	"github.com/driftless-dev/driftless/pkg/runtime/redact"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+	"github.com/driftless-dev/driftless/source-controller/internal/helm"
+	"github.com/driftless-dev/driftless/source-controller/internal/oci"
+)
+
+// legacyChartLayerMediaType is the layer type of charts pushed by Helm before 3.8.
+const legacyChartLayerMediaType = "application/tar+gzip"
+
+// genericProvider is the provider that logs in with a Secret (or anonymously).
+const genericProvider = "generic"
+
+// keyDockerConfig is the key of a 'kubernetes.io/dockerconfigjson' Secret.
+const keyDockerConfig = ".dockerconfigjson"
+
+// ociChart resolves a HelmChart's version in an 'oci' HelmRepository, the repository
+// '<url>/<chart>': an exact version is its tag; a range is the highest tag it allows ('_' read
+// as '+', as Helm pushes build metadata). The version's Digest is the manifest's, so an
+// unchanged tag is not pulled again; pull downloads and checks the chart.
+func (r *HelmChartReconciler) ociChart(ctx context.Context, obj *sourcev1.HelmChart, repo *sourcev1.HelmRepository) (helm.ChartVersion, func(string) error, error) {
+	none := helm.ChartVersion{}
+	if p := repo.Spec.Provider; p != "" && p != genericProvider {
+		return none, nil, lifecycle.Stalled(sourcev1.FetchFailedCondition, sourcev1.InvalidProviderConfigReason,
+			fmt.Errorf("provider '%s': cloud registry login is not supported by this version of source-controller; use 'generic' with a secretRef", p))
+	}
+	host, path, err := oci.ParseURL(repo.Spec.URL)
+	if err != nil {
+		return none, nil, lifecycle.Stalled(sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason,
+			fmt.Errorf("HelmRepository '%s': %w", repo.Name, err))
+	}
+	opts, secrets, err := ociOptions(ctx, r.APIReader, repo, host)
+	if err != nil {
+		return none, nil, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
+	}
+	ref := host + "/" + obj.Spec.Chart
+	if path != "" {
+		ref = host + "/" + path + "/" + obj.Spec.Chart
+	}
+	reg, err := oci.Open(ref, opts)
+	if err != nil {
+		return none, nil, lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
+	}
+	failed := func(err error) error {
+		reason := sourcev1.ChartPullFailedReason
+		if errors.Is(err, oci.ErrUnauthorized) {
+			reason = sourcev1.AuthenticationFailedReason
+		}
+		return lifecycle.Failed(sourcev1.FetchFailedCondition, reason,
+			redact.Error(fmt.Errorf("failed to pull chart '%s' from '%s': %w", obj.Spec.Chart, ref, err), secrets...))
+	}
+	tctx, cancel := context.WithTimeout(ctx, helmTimeout(repo))
+	defer cancel()
+	var tag string
+	if v, err := semver.StrictNewVersion(obj.Spec.Version); err == nil {
+		tag = oci.VersionToTag(v.Original())
+	} else {
+		tags, err := reg.Tags(tctx)
+		if err != nil {
+			return none, nil, failed(err)
+		}
+		versions := make([]helm.ChartVersion, 0, len(tags))
+		for _, t := range tags {
+			versions = append(versions, helm.ChartVersion{Name: obj.Spec.Chart, Version: oci.TagToVersion(t)})
+		}
+		picked, err := helm.SelectVersion(versions, obj.Spec.Version)
+		if err != nil {
+			if errors.Is(err, helm.ErrInvalidVersion) {
+				return none, nil, lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
+			}
+			return none, nil, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s' in '%s': %w", obj.Spec.Chart, ref, err))
+		}
+		tag = oci.VersionToTag(picked.Version)
+	}
+	desc, err := reg.Resolve(tctx, tag)
+	if err != nil {
+		return none, nil, failed(err)
+	}
+	version := helm.ChartVersion{Name: obj.Spec.Chart, Version: oci.TagToVersion(tag), Digest: desc.Digest.String()}
+	pull := func(path string) error {
+		ctx, cancel := context.WithTimeout(ctx, helmTimeout(repo))
+		defer cancel()
+		if err := pullOCIChart(ctx, reg, desc, path); err != nil {
+			if errors.Is(err, helm.ErrInvalidChart) {
+				return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s' version '%s': %w", version.Name, version.Version, err))
+			}
+			return failed(err)
+		}
+		return checkPulledChart(path, version)
+	}
+	return version, pull, nil
+}
+
+// pullOCIChart writes the chart layer of the manifest desc names to path.
+func pullOCIChart(ctx context.Context, reg *oci.Repository, desc ocispec.Descriptor, path string) error {
+	m, err := reg.Manifest(ctx, desc)
+	if err != nil {
+		return err
+	}
+	if m.Config.MediaType != oci.HelmConfigMediaType {
+		return fmt.Errorf("%w: '%s' is a '%s' artifact, not a Helm chart", helm.ErrInvalidChart, reg.Ref, m.Config.MediaType)
+	}
+	var layer *ocispec.Descriptor
+	for i, l := range m.Layers {
+		if l.MediaType == oci.HelmChartLayerMediaType || l.MediaType == legacyChartLayerMediaType {
+			layer = &m.Layers[i]
+			break
+		}
+	}
+	if layer == nil {
+		return fmt.Errorf("%w: the manifest of '%s' has no chart layer", helm.ErrInvalidChart, reg.Ref)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := reg.Blob(ctx, *layer, f, helm.MaxChartBytes); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// ociOptions reads an 'oci' HelmRepository's Secrets: the credential for host from a
+// '.dockerconfigjson', or 'username'/'password'; TLS from certSecretRef; 'insecure' for plain
+// HTTP. It returns the secret values that must never be shown.
+func ociOptions(ctx context.Context, reader client.Reader, repo *sourcev1.HelmRepository, host string) (oci.Options, []string, error) {
+	auth, certs, err := helmSecrets(ctx, reader, repo)
+	if err != nil {
+		return oci.Options{}, nil, err
+	}
+	var cred *oci.Credential
+	if cfg, ok := auth[keyDockerConfig]; ok {
+		if cred, err = oci.DockerConfigCredential(cfg, host); err != nil {
+			return oci.Options{}, nil, fmt.Errorf("secret '%s': %w", repo.Spec.SecretRef.Name, err)
+		}
+		if cred == nil {
+			return oci.Options{}, nil, fmt.Errorf("secret '%s' has no credentials for '%s'", repo.Spec.SecretRef.Name, host)
+		}
+	}
+	hc, user, pass, secrets, err := helmClientFrom(repo, auth, certs)
+	if err != nil {
+		return oci.Options{}, nil, err
+	}
+	if user != "" {
+		cred = &oci.Credential{Username: user, Password: pass}
+	}
+	if cred != nil {
+		for _, s := range []string{cred.Password, cred.IdentityToken} {
+			if s != "" {
+				secrets = append(secrets, s)
+			}
+		}
+	}
+	return oci.Options{HTTPClient: hc, Credential: cred, PlainHTTP: repo.Spec.Insecure, UserAgent: "driftless-source-controller"}, secrets, nil
+}

@@ -1,0 +1,155 @@
+// Package ocitest runs a real OCI registry (distribution v3, in-memory storage) on 127.0.0.1
+// for tests, optionally behind basic auth and TLS, and pushes artifacts to it with oras-go.
+package ocitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/bcrypt"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"           // basic auth
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory" // storage
+)
+
+// Registry is a running registry.
+type Registry struct {
+	// Host is '127.0.0.1:<port>'.
+	Host string
+	// URL is 'oci://127.0.0.1:<port>'.
+	URL string
+	// Server is the HTTP(S) server; its Client trusts it when TLS is on.
+	Server *httptest.Server
+	// Username and Password are needed when set.
+	Username, Password string
+	requests, blobs    atomic.Int64
+}
+
+// Options of a registry.
+type Options struct {
+	// Username and Password turn on basic auth.
+	Username, Password string
+	// TLS serves HTTPS with httptest's certificate.
+	TLS bool
+}
+
+// New starts a registry, stopped when the test ends.
+func New(t testing.TB, opts Options) *Registry {
+	t.Helper()
+	logrus.SetOutput(io.Discard)
+	ctx := context.Background()
+	cfg := &configuration.Configuration{
+		Storage: configuration.Storage{"inmemory": configuration.Parameters{}, "delete": configuration.Parameters{"enabled": true}},
+	}
+	cfg.Log.AccessLog.Disabled = true
+	cfg.Log.Level = "error"
+	if opts.Username != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "htpasswd")
+		if err := os.WriteFile(file, []byte(opts.Username+":"+string(hash)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "ocitest", "path": file}}
+	}
+	app := handlers.NewApp(ctx, cfg)
+	reg := &Registry{Username: opts.Username, Password: opts.Password}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v2/" {
+			reg.requests.Add(1)
+		}
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:") {
+			reg.blobs.Add(1)
+		}
+		app.ServeHTTP(w, r)
+	})
+	if opts.TLS {
+		reg.Server = httptest.NewTLSServer(h)
+	} else {
+		reg.Server = httptest.NewServer(h)
+	}
+	t.Cleanup(reg.Server.Close)
+	reg.Host = strings.TrimPrefix(strings.TrimPrefix(reg.Server.URL, "http://"), "https://")
+	reg.URL = "oci://" + reg.Host
+	return reg
+}
+
+// Requests counts the requests made to repositories (not the '/v2/' ping).
+func (r *Registry) Requests() int64 { return r.requests.Load() }
+
+// BlobPulls counts the blobs downloaded (GET, not HEAD).
+func (r *Registry) BlobPulls() int64 { return r.blobs.Load() }
+
+// Layer is one layer to push.
+type Layer struct {
+	MediaType   string
+	Data        []byte
+	Annotations map[string]string
+}
+
+// Push uploads an image manifest with the config and layers to '<host>/<path>' and tags it
+// (when tag is set); it returns the manifest's descriptor.
+func (r *Registry) Push(t testing.TB, path, tag, configMediaType string, config []byte, layers []Layer, annotations map[string]string) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	repo, err := remote.NewRepository(r.Host + "/" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = r.Server.TLS == nil
+	repo.Client = &auth.Client{Client: r.Server.Client(), Credential: auth.StaticCredential(r.Host, auth.Credential{Username: r.Username, Password: r.Password})}
+	push := func(mediaType string, data []byte, ann map[string]string) ocispec.Descriptor {
+		d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data)), Annotations: ann}
+		if err := repo.Push(ctx, d, bytes.NewReader(data)); err != nil {
+			t.Fatalf("push %s: %v", mediaType, err)
+		}
+		return d
+	}
+	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		Config: push(configMediaType, config, nil), Annotations: annotations}
+	for _, l := range layers {
+		m.Layers = append(m.Layers, push(l.MediaType, l.Data, l.Annotations))
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := push(ocispec.MediaTypeImageManifest, data, nil)
+	if tag != "" {
+		if err := repo.Tag(ctx, desc, tag); err != nil {
+			t.Fatalf("tag %s: %v", tag, err)
+		}
+	}
+	return desc
+}
+
+// PushChart pushes a chart archive as 'helm push' does: '<path>/<name>:<version with _ for +>'.
+func (r *Registry) PushChart(t testing.TB, path, name, version string, archive []byte) ocispec.Descriptor {
+	t.Helper()
+	config, _ := json.Marshal(map[string]string{"apiVersion": "v2", "name": name, "version": version})
+	ref := name
+	if path != "" {
+		ref = path + "/" + name
+	}
+	return r.Push(t, ref, strings.ReplaceAll(version, "+", "_"), "application/vnd.cncf.helm.config.v1+json", config,
+		[]Layer{{MediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip", Data: archive}}, nil)
+}
