@@ -79,7 +79,9 @@ type helmChartScope struct {
 	keep bool
 	// source is the repository's artifact the chart was resolved against.
 	source *meta.Artifact
-	pulled *pulledChart
+	// verified names the keys the chart's signature was verified with, when it was.
+	verified string
+	pulled   *pulledChart
 	tmp    *workDir
 }
 
@@ -92,7 +94,7 @@ type pulledChart struct {
 	valuesFiles []string
 	// packaged: built from a source's files, not pulled from a repository.
 	packaged bool
-	// origin is what it was made from, when the caller set it.
+	// origin is what it was made from.
 	origin chartOrigin
 }
 
@@ -104,13 +106,15 @@ type chartOrigin struct {
 	IgnoreMissing bool     `json:"ignoreMissing,omitempty"`
 	Strategy      string   `json:"strategy,omitempty"`
 	Chart         string   `json:"chart,omitempty"`
+	// Verified names the keys its signature was verified with ('cosign:<digest of the keys>').
+	Verified string `json:"verified,omitempty"`
 }
 
 var helmChartPolicy = &lifecycle.Policy[*sourcev1.HelmChart]{
 	Kind:  sourcev1.HelmChartKind,
 	Group: sourcev1.GroupVersion.Group,
 	Conditions: []string{
-		sourcev1.ArtifactInStorageCondition, sourcev1.ArtifactOutdatedCondition,
+		sourcev1.ArtifactInStorageCondition, sourcev1.ArtifactOutdatedCondition, sourcev1.SourceVerifiedCondition,
 		sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition, sourcev1.StorageOperationFailedCondition,
 	},
 	Negative:     []string{sourcev1.FetchFailedCondition, sourcev1.BuildFailedCondition, sourcev1.StorageOperationFailedCondition},
@@ -241,8 +245,12 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 		pull    func(path string) error
 		err     error
 	)
+	if obj.Spec.Verify == nil || repo.Spec.Type != sourcev1.HelmRepositoryTypeOCI {
+		// As in Flux, only charts from 'oci' HelmRepositories are verified.
+		conditions.Delete(obj, sourcev1.SourceVerifiedCondition)
+	}
 	if repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
-		if version, pull, err = r.ociChart(ctx, obj, repo); err != nil {
+		if version, pull, err = r.ociChart(ctx, s, repo); err != nil {
 			return err
 		}
 	} else {
@@ -252,7 +260,7 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 		s.source = repo.Status.Artifact
 		pull = func(path string) error { return r.pull(ctx, repo, version, path) }
 	}
-	origin := chartOrigin{Digest: version.Digest, ValuesFiles: obj.Spec.ValuesFiles, IgnoreMissing: obj.Spec.IgnoreMissingValuesFiles}
+	origin := chartOrigin{Digest: version.Digest, ValuesFiles: obj.Spec.ValuesFiles, IgnoreMissing: obj.Spec.IgnoreMissingValuesFiles, Verified: s.verified}
 	if a := obj.Status.Artifact; a != nil && !s.rebuild && a.Revision == version.Version &&
 		obj.Status.ObservedChartName == obj.Spec.Chart && version.Digest != "" && r.origin(*a).equal(origin) {
 		return nil // the stored chart is the one the repository names, with the same values
@@ -266,7 +274,7 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 	if err := pull(path); err != nil {
 		return err
 	}
-	s.pulled = &pulledChart{path: path, version: version}
+	s.pulled = &pulledChart{path: path, version: version, origin: origin}
 	if len(obj.Spec.ValuesFiles) > 0 {
 		packaged := tmp.path("packaged.tgz")
 		used, err := mergeValuesFiles(path, packaged, obj.Spec.ValuesFiles, obj.Spec.IgnoreMissingValuesFiles)
@@ -441,7 +449,7 @@ func mergeValuesFiles(src, dst string, files []string, ignoreMissing bool) ([]st
 
 func (o chartOrigin) equal(p chartOrigin) bool {
 	return o.Digest == p.Digest && o.IgnoreMissing == p.IgnoreMissing && slices.Equal(o.ValuesFiles, p.ValuesFiles) &&
-		o.Strategy == p.Strategy && o.Chart == p.Chart
+		o.Strategy == p.Strategy && o.Chart == p.Chart && o.Verified == p.Verified
 }
 
 // origin reads what the stored chart was made from.
@@ -569,11 +577,7 @@ func (r *HelmChartReconciler) reconcileArtifact(ctx context.Context, s *helmChar
 		if err := r.Storage.Store(&artifact, func(w io.Writer) error { return copyFile(w, p.path) }); err != nil {
 			return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
 		}
-		origin := p.origin
-		if !p.packaged {
-			origin = chartOrigin{Digest: p.version.Digest, ValuesFiles: obj.Spec.ValuesFiles, IgnoreMissing: obj.Spec.IgnoreMissingValuesFiles}
-		}
-		if err := r.saveOrigin(artifact, origin); err != nil {
+		if err := r.saveOrigin(artifact, p.origin); err != nil {
 			return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
 		}
 		previous := obj.Status.Artifact

@@ -1,6 +1,10 @@
 package controller
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
@@ -142,4 +146,71 @@ func TestHelmChartFromAnOCIHelmRepository(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// verify with cosign public keys: a signed chart is pulled and SourceVerified; an unsigned or
+// untrusted new version is refused with VerificationError and the verified chart stays; a
+// trusted key added to the Secret lets it through; keyless and notation are refused as
+// impossible here.
+func TestHelmChartVerifiesCosignSignatures(t *testing.T) {
+	reg := ocitest.New(t, ocitest.Options{})
+	trusted, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	signed := reg.PushChart(t, "signed", "app", "1.0.0", chartFiles(t, "app", "1.0.0"))
+	reg.SignCosign(t, "signed/app", signed, trusted, "")
+	secret(t, "cosign-keys", map[string]string{"cosign.pub": ocitest.PublicKeyPEM(t, trusted)})
+	helmRepository(t, "oci-signed", reg.URL+"/signed", func(r *sourcev1.HelmRepository) {
+		r.Spec.Type, r.Spec.Insecure = sourcev1.HelmRepositoryTypeOCI, true
+	})
+	verify := func(provider string, keys string) func(*sourcev1.HelmChart) {
+		return func(c *sourcev1.HelmChart) {
+			c.Spec.Verify = &sourcev1.OCIRepositoryVerification{Provider: provider}
+			if keys != "" {
+				c.Spec.Verify.SecretRef = &meta.LocalObjectReference{Name: keys}
+			}
+		}
+	}
+	sourceVerified := func(status metav1.ConditionStatus, reason, text string) func(*sourcev1.HelmChart, *metav1.Condition) error {
+		return func(o *sourcev1.HelmChart, _ *metav1.Condition) error {
+			for _, c := range o.Status.Conditions {
+				if c.Type == sourcev1.SourceVerifiedCondition && c.Status == status && c.Reason == reason && strings.Contains(c.Message, text) {
+					return nil
+				}
+			}
+			return fmt.Errorf("SourceVerified is not %s %s %q: %+v", status, reason, text, o.Status.Conditions)
+		}
+	}
+
+	chart := helmChart(t, "verified", "oci-signed", "app", "1.x", verify("cosign", "cosign-keys"))
+	waitChart(t, chart, chartAt("1.0.0"))
+	waitChart(t, chart, sourceVerified(metav1.ConditionTrue, meta.SucceededReason, "verified signature of version '1.0.0'"))
+
+	unsigned := reg.PushChart(t, "signed", "app", "1.1.0", chartFiles(t, "app", "1.1.0"))
+	requestChart(t, chart)
+	got := waitChart(t, chart, chartFailed(metav1.ConditionFalse, sourcev1.VerificationErrorReason, "no cosign signature"))
+	if got.Status.Artifact == nil || got.Status.Artifact.Revision != "1.0.0" {
+		t.Errorf("the verified chart was lost: %+v", got.Status.Artifact)
+	}
+	waitChart(t, chart, sourceVerified(metav1.ConditionFalse, sourcev1.VerificationErrorReason, "version '1.1.0'"))
+
+	reg.SignCosign(t, "signed/app", unsigned, other, "")
+	requestChart(t, chart)
+	waitChart(t, chart, chartFailed(metav1.ConditionFalse, sourcev1.VerificationErrorReason, "no signature verifies with the trusted keys"))
+
+	updateSecret(t, "cosign-keys", map[string]string{"cosign.pub": ocitest.PublicKeyPEM(t, trusted), "release.pub": ocitest.PublicKeyPEM(t, other)})
+	requestChart(t, chart)
+	waitChart(t, chart, chartAt("1.1.0"))
+	waitChart(t, chart, sourceVerified(metav1.ConditionTrue, meta.SucceededReason, "version '1.1.0'"))
+
+	for name, opt := range map[string]func(*sourcev1.HelmChart){
+		"keyless":  verify("cosign", ""),
+		"notation": verify("notation", "cosign-keys"),
+	} {
+		waitChart(t, helmChart(t, "verify-"+name, "oci-signed", "app", "1.x", opt), func(o *sourcev1.HelmChart, c *metav1.Condition) error {
+			if c.Reason != sourcev1.VerificationErrorReason || !strings.Contains(c.Message, name) || o.Status.Artifact != nil {
+				return fmt.Errorf("ready %s %s: %s, artifact %+v", c.Status, c.Reason, c.Message, o.Status.Artifact)
+			}
+			return nil
+		})
+	}
 }

@@ -3,8 +3,16 @@ package oci_test
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -104,5 +112,60 @@ func TestDockerConfigCredential(t *testing.T) {
 	}
 	if _, err := oci.DockerConfigCredential([]byte(`{"auths":{"ghcr.io":{"auth":"!!"}}}`), "ghcr.io"); err == nil {
 		t.Error("an 'auth' that is not base64 passed")
+	}
+}
+
+// A cosign signature verifies with the key that made it (ECDSA, RSA, Ed25519) and only for the
+// manifest its payload names; none, another key or another digest is refused.
+func TestVerifyCosign(t *testing.T) {
+	ctx := context.Background()
+	reg := ocitest.New(t, ocitest.Options{})
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keys := func(signers ...crypto.Signer) []crypto.PublicKey {
+		data := map[string][]byte{"README": []byte("not a key")}
+		for i, s := range signers {
+			data[fmt.Sprintf("k%d.pub", i)] = []byte(ocitest.PublicKeyPEM(t, s))
+		}
+		k, err := oci.ParsePublicKeys(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	repo, err := oci.Open(reg.Host+"/charts/app", oci.Options{PlainHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, signer := range []crypto.Signer{ecKey, rsaKey, edKey} {
+		desc := reg.PushChart(t, "charts", "app", fmt.Sprintf("1.0.%d", i), []byte(fmt.Sprint("chart ", i)))
+		if err := repo.VerifyCosign(ctx, desc, keys(other)); !errors.Is(err, oci.ErrNoSignature) {
+			t.Errorf("%T: unsigned: %v", signer, err)
+		}
+		reg.SignCosign(t, "charts/app", desc, signer, "")
+		if err := repo.VerifyCosign(ctx, desc, keys(other, signer)); err != nil {
+			t.Errorf("%T: %v", signer, err)
+		}
+		if err := repo.VerifyCosign(ctx, desc, keys(other)); !errors.Is(err, oci.ErrNotVerified) {
+			t.Errorf("%T: another key: %v", signer, err)
+		}
+	}
+	// A valid signature of another manifest, copied under this one's signature tag.
+	signed := reg.PushChart(t, "charts", "app", "2.0.0", []byte("signed"))
+	replayed := reg.PushChart(t, "charts", "app", "2.0.1", []byte("replayed"))
+	reg.SignCosign(t, "charts/app", replayed, ecKey, signed.Digest.String())
+	if err := repo.VerifyCosign(ctx, replayed, keys(ecKey)); !errors.Is(err, oci.ErrNotVerified) || !strings.Contains(err.Error(), "another manifest") {
+		t.Errorf("a replayed signature: %v", err)
+	}
+	for name, data := range map[string]map[string][]byte{
+		"no key":     {"cosign.key": []byte("x")},
+		"not PEM":    {"cosign.pub": []byte("x")},
+		"not public": {"cosign.pub": pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte("junk")})},
+	} {
+		if _, err := oci.ParsePublicKeys(data); err == nil {
+			t.Errorf("%s: passed", name)
+		}
 	}
 }

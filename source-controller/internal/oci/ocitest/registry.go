@@ -5,6 +5,13 @@ package ocitest
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -152,4 +159,43 @@ func (r *Registry) PushChart(t testing.TB, path, name, version string, archive [
 	}
 	return r.Push(t, ref, strings.ReplaceAll(version, "+", "_"), "application/vnd.cncf.helm.config.v1+json", config,
 		[]Layer{{MediaType: "application/vnd.cncf.helm.chart.content.v1.tar+gzip", Data: archive}}, nil)
+}
+
+// SignCosign pushes a cosign signature of the manifest desc to '<path>:sha256-<hex>.sig', as
+// 'cosign sign --key' does (without a transparency log entry). signedDigest is the digest the
+// payload names: desc's own when empty.
+func (r *Registry) SignCosign(t testing.TB, path string, desc ocispec.Descriptor, key crypto.Signer, signedDigest string) {
+	t.Helper()
+	if signedDigest == "" {
+		signedDigest = desc.Digest.String()
+	}
+	payload := []byte(`{"critical":{"identity":{"docker-reference":"` + r.Host + "/" + path + `"},"image":{"docker-manifest-digest":"` + signedDigest +
+		`"},"type":"cosign container image signature"},"optional":null}`)
+	var sig []byte
+	var err error
+	if _, ok := key.(ed25519.PrivateKey); ok {
+		sig, err = key.Sign(rand.Reader, payload, crypto.Hash(0))
+	} else {
+		sum := sha256.Sum256(payload)
+		sig, err = key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := strings.Replace(desc.Digest.String(), ":", "-", 1) + ".sig"
+	r.Push(t, path, tag, "application/vnd.oci.image.config.v1+json", []byte("{}"), []Layer{{
+		MediaType:   "application/vnd.dev.cosign.simplesigning.v1+json",
+		Data:        payload,
+		Annotations: map[string]string{"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig)},
+	}}, nil)
+}
+
+// PublicKeyPEM is key's public half as cosign writes it ('cosign.pub').
+func PublicKeyPEM(t testing.TB, key crypto.Signer) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
