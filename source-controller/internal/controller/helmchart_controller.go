@@ -82,7 +82,7 @@ type helmChartScope struct {
 	// verified names the keys the chart's signature was verified with, when it was.
 	verified string
 	pulled   *pulledChart
-	tmp    *workDir
+	tmp      *workDir
 }
 
 // pulledChart is a downloaded (or packaged), checked chart archive, with its values files
