@@ -16,7 +16,9 @@ import (
 // remoteDependencies resolves the dependencies of a packaged chart that name a repository:
 // the repository must be the URL of a HelmRepository in the chart's namespace, whose index,
 // credentials and TLS settings serve it. Nothing is downloaded from a URL no HelmRepository
-// names. The version is the one Chart.lock pins, else the highest the range allows.
+// names. The version is the one Chart.lock pins, else the highest the range allows. An
+// 'oci://' repository is matched the same way, against the URLs of 'oci' HelmRepositories; the
+// chart is '<url>/<name>'.
 func (r *HelmChartReconciler) remoteDependencies(ctx context.Context, obj *sourcev1.HelmChart, tmp *workDir) func(helm.Dependency) (string, error) {
 	var repos []sourcev1.HelmRepository
 	listed := false
@@ -43,8 +45,21 @@ func (r *HelmChartReconciler) remoteDependencies(ctx context.Context, obj *sourc
 		if repo == nil {
 			return "", fmt.Errorf("%w: '%s': no HelmRepository in namespace '%s' has the URL '%s'", helm.ErrUnresolvedDependency, dep.Name, obj.Namespace, redact.URL(dep.Repository))
 		}
+		constraint := dep.Version
+		if dep.Locked != "" {
+			constraint = dep.Locked
+		}
+		n++
+		path := tmp.path(fmt.Sprintf("dependency-%d.tgz", n))
 		if repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
-			return "", fmt.Errorf("%w: '%s': dependencies from OCI HelmRepositories are not supported", helm.ErrUnresolvedDependency, dep.Name)
+			c, err := r.resolveOCI(ctx, repo, dep.Name, constraint)
+			if err == nil {
+				err = c.pull(ctx, path)
+			}
+			if err != nil {
+				return "", errors.Join(helm.ErrUnresolvedDependency, fmt.Errorf("'%s': %w", dep.Name, err))
+			}
+			return path, nil
 		}
 		if repo.Status.Artifact == nil {
 			return "", fmt.Errorf("%w: '%s': HelmRepository '%s' has no index yet", helm.ErrUnresolvedDependency, dep.Name, repo.Name)
@@ -57,16 +72,10 @@ func (r *HelmChartReconciler) remoteDependencies(ctx context.Context, obj *sourc
 		if err != nil {
 			return "", fmt.Errorf("%w: '%s' is not in the index of HelmRepository '%s'", helm.ErrUnresolvedDependency, dep.Name, repo.Name)
 		}
-		constraint := dep.Version
-		if dep.Locked != "" {
-			constraint = dep.Locked
-		}
 		version, err := helm.SelectVersion(versions, constraint)
 		if err != nil {
 			return "", fmt.Errorf("%w: '%s' in HelmRepository '%s': %w", helm.ErrUnresolvedDependency, dep.Name, repo.Name, err)
 		}
-		n++
-		path := tmp.path(fmt.Sprintf("dependency-%d.tgz", n))
 		if err := r.pull(ctx, repo, version, path); err != nil {
 			return "", errors.Join(helm.ErrUnresolvedDependency, fmt.Errorf("'%s': %w", dep.Name, err))
 		}

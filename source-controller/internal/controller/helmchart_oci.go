@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -32,86 +33,113 @@ const genericProvider = "generic"
 // keyDockerConfig is the key of a 'kubernetes.io/dockerconfigjson' Secret.
 const keyDockerConfig = ".dockerconfigjson"
 
-// ociChart resolves a HelmChart's version in an 'oci' HelmRepository, the repository
+// ociChart resolves a HelmChart's version in an 'oci' HelmRepository (see resolveOCI) and
+// verifies its signature when spec.verify asks; pull downloads and checks the chart.
+func (r *HelmChartReconciler) ociChart(ctx context.Context, s *helmChartScope, repo *sourcev1.HelmRepository) (helm.ChartVersion, func(string) error, error) {
+	obj := s.Object
+	c, err := r.resolveOCI(ctx, repo, obj.Spec.Chart, obj.Spec.Version)
+	if err != nil {
+		return helm.ChartVersion{}, nil, err
+	}
+	if obj.Spec.Verify != nil {
+		tctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		if err := r.verifyOCIChart(tctx, s, c.reg, c.desc, c.version.Version, c.secrets); err != nil {
+			return helm.ChartVersion{}, nil, err
+		}
+	}
+	return c.version, func(path string) error { return c.pull(ctx, path) }, nil
+}
+
+// ociResolved is a chart version found in a registry: the manifest its tag names.
+type ociResolved struct {
+	reg     *oci.Repository
+	desc    ocispec.Descriptor
+	version helm.ChartVersion
+	// secrets are the credential's values, never shown.
+	secrets []string
+	timeout time.Duration
+}
+
+// resolveOCI finds chart's version in an 'oci' HelmRepository, the repository
 // '<url>/<chart>': an exact version is its tag; a range is the highest tag it allows ('_' read
 // as '+', as Helm pushes build metadata). The version's Digest is the manifest's, so an
-// unchanged tag is not pulled again; pull downloads and checks the chart.
-func (r *HelmChartReconciler) ociChart(ctx context.Context, s *helmChartScope, repo *sourcev1.HelmRepository) (helm.ChartVersion, func(string) error, error) {
-	obj, none := s.Object, helm.ChartVersion{}
+// unchanged tag is not pulled again.
+func (r *HelmChartReconciler) resolveOCI(ctx context.Context, repo *sourcev1.HelmRepository, chart, constraint string) (*ociResolved, error) {
 	if p := repo.Spec.Provider; p != "" && p != genericProvider {
-		return none, nil, lifecycle.Stalled(sourcev1.FetchFailedCondition, sourcev1.InvalidProviderConfigReason,
+		return nil, lifecycle.Stalled(sourcev1.FetchFailedCondition, sourcev1.InvalidProviderConfigReason,
 			fmt.Errorf("provider '%s': cloud registry login is not supported by this version of source-controller; use 'generic' with a secretRef", p))
 	}
 	host, path, err := oci.ParseURL(repo.Spec.URL)
 	if err != nil {
-		return none, nil, lifecycle.Stalled(sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason,
+		return nil, lifecycle.Stalled(sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason,
 			fmt.Errorf("HelmRepository '%s': %w", repo.Name, err))
 	}
 	opts, secrets, err := ociOptions(ctx, r.APIReader, repo, host)
 	if err != nil {
-		return none, nil, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
+		return nil, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
 	}
-	ref := host + "/" + obj.Spec.Chart
+	ref := host + "/" + chart
 	if path != "" {
-		ref = host + "/" + path + "/" + obj.Spec.Chart
+		ref = host + "/" + path + "/" + chart
 	}
 	reg, err := oci.Open(ref, opts)
 	if err != nil {
-		return none, nil, lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
+		return nil, lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
 	}
-	failed := func(err error) error {
-		reason := sourcev1.ChartPullFailedReason
-		if errors.Is(err, oci.ErrUnauthorized) {
-			reason = sourcev1.AuthenticationFailedReason
-		}
-		return lifecycle.Failed(sourcev1.FetchFailedCondition, reason,
-			redact.Error(fmt.Errorf("failed to pull chart '%s' from '%s': %w", obj.Spec.Chart, ref, err), secrets...))
-	}
-	tctx, cancel := context.WithTimeout(ctx, helmTimeout(repo))
+	c := &ociResolved{reg: reg, secrets: secrets, timeout: helmTimeout(repo)}
+	tctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var tag string
-	if v, err := semver.StrictNewVersion(obj.Spec.Version); err == nil {
+	if v, err := semver.StrictNewVersion(constraint); err == nil {
 		tag = oci.VersionToTag(v.Original())
 	} else {
 		tags, err := reg.Tags(tctx)
 		if err != nil {
-			return none, nil, failed(err)
+			return nil, c.failed(chart, err)
 		}
 		versions := make([]helm.ChartVersion, 0, len(tags))
 		for _, t := range tags {
-			versions = append(versions, helm.ChartVersion{Name: obj.Spec.Chart, Version: oci.TagToVersion(t)})
+			versions = append(versions, helm.ChartVersion{Name: chart, Version: oci.TagToVersion(t)})
 		}
-		picked, err := helm.SelectVersion(versions, obj.Spec.Version)
+		picked, err := helm.SelectVersion(versions, constraint)
 		if err != nil {
 			if errors.Is(err, helm.ErrInvalidVersion) {
-				return none, nil, lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
+				return nil, lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
 			}
-			return none, nil, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s' in '%s': %w", obj.Spec.Chart, ref, err))
+			return nil, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s' in '%s': %w", chart, ref, err))
 		}
 		tag = oci.VersionToTag(picked.Version)
 	}
-	desc, err := reg.Resolve(tctx, tag)
-	if err != nil {
-		return none, nil, failed(err)
+	if c.desc, err = reg.Resolve(tctx, tag); err != nil {
+		return nil, c.failed(chart, err)
 	}
-	version := helm.ChartVersion{Name: obj.Spec.Chart, Version: oci.TagToVersion(tag), Digest: desc.Digest.String()}
-	if obj.Spec.Verify != nil {
-		if err := r.verifyOCIChart(tctx, s, reg, desc, version.Version, secrets); err != nil {
-			return none, nil, err
+	c.version = helm.ChartVersion{Name: chart, Version: oci.TagToVersion(tag), Digest: c.desc.Digest.String()}
+	return c, nil
+}
+
+// failed is a registry error as the HelmChart shows it: AuthenticationFailed for refused
+// credentials, else ChartPullFailed; never with a credential in it.
+func (c *ociResolved) failed(chart string, err error) error {
+	reason := sourcev1.ChartPullFailedReason
+	if errors.Is(err, oci.ErrUnauthorized) {
+		reason = sourcev1.AuthenticationFailedReason
+	}
+	return lifecycle.Failed(sourcev1.FetchFailedCondition, reason,
+		redact.Error(fmt.Errorf("failed to pull chart '%s' from '%s': %w", chart, c.reg.Ref, err), c.secrets...))
+}
+
+// pull downloads the chart to path and checks it.
+func (c *ociResolved) pull(ctx context.Context, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if err := pullOCIChart(ctx, c.reg, c.desc, path); err != nil {
+		if errors.Is(err, helm.ErrInvalidChart) {
+			return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s' version '%s': %w", c.version.Name, c.version.Version, err))
 		}
+		return c.failed(c.version.Name, err)
 	}
-	pull := func(path string) error {
-		ctx, cancel := context.WithTimeout(ctx, helmTimeout(repo))
-		defer cancel()
-		if err := pullOCIChart(ctx, reg, desc, path); err != nil {
-			if errors.Is(err, helm.ErrInvalidChart) {
-				return lifecycle.Failed(sourcev1.BuildFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s' version '%s': %w", version.Name, version.Version, err))
-			}
-			return failed(err)
-		}
-		return checkPulledChart(path, version)
-	}
-	return version, pull, nil
+	return checkPulledChart(path, c.version)
 }
 
 // verifyOCIChart checks the cosign signature of the chart's manifest with the public keys of

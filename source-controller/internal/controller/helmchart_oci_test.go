@@ -118,6 +118,29 @@ func TestHelmChartFromAnOCIHelmRepository(t *testing.T) {
 	requestChart(t, ranged)
 	waitChart(t, ranged, chartFailed(metav1.ConditionFalse, sourcev1.ChartPullFailedReason, "version '1.5.0'"))
 
+	// A chart from Git whose dependency is in the registry: pulled with the HelmRepository's
+	// credentials and TLS, the version Chart.lock pins.
+	srv := newGitServer(t)
+	rp := newRepo(t, srv, "org/umbrella.git", map[string]string{
+		"umbrella/Chart.yaml": "apiVersion: v2\nname: umbrella\nversion: 0.1.0\ndependencies:\n- name: app\n  version: 1.x\n  repository: " + reg.URL + "/charts/\n",
+		"umbrella/Chart.lock": "dependencies:\n- name: app\n  repository: " + reg.URL + "/charts\n  version: 1.1.0\n",
+	})
+	head := rp.commit(map[string]string{"README.md": "umbrella"}, "readme")
+	rp.push("main")
+	waitRevision(t, gitRepository(t, "umbrella-git", srv.url("org/umbrella.git")), "main@sha1:"+head)
+	umbrella := waitChart(t, helmChart(t, "umbrella", "umbrella-git", "umbrella", "", func(c *sourcev1.HelmChart) {
+		c.Spec.SourceRef = sourcev1.LocalHelmChartSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "umbrella-git"}
+	}), chartAt("0.1.0"))
+	resp, err = http.Get(umbrella.Status.Artifact.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if files := helmtest.Files(t, served); files["umbrella/charts/app-1.1.0.tgz"] == "" {
+		t.Errorf("the OCI dependency is not in the package: %v", keys(files))
+	}
+
 	// A refused credential: AuthenticationFailed, nothing told.
 	updateSecret(t, "oci-auth", map[string]string{".dockerconfigjson": dockerConfig("puller", "wrong-s3cret")})
 	requestChart(t, ranged)
