@@ -61,11 +61,6 @@ func (f *Fetcher) withDefaults() Fetcher {
 // Fetch downloads url into a temporary file, checks that its digest ('sha256:<hex>') matches,
 // and only then extracts it into dir. Nothing is extracted from unverified bytes.
 func (f *Fetcher) Fetch(ctx context.Context, url, digest, dir string) error {
-	o := f.withDefaults()
-	algo, want, ok := strings.Cut(digest, ":")
-	if !ok || algo != "sha256" || len(want) != 64 {
-		return fmt.Errorf("unsupported artifact digest %q: want sha256:<hex>", digest)
-	}
 	tmp, err := os.CreateTemp("", "artifact-*.tar.gz")
 	if err != nil {
 		return err
@@ -74,10 +69,25 @@ func (f *Fetcher) Fetch(ctx context.Context, url, digest, dir string) error {
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
+	if err := f.Download(ctx, url, digest, tmp); err != nil {
+		return err
+	}
+	return ExtractTarGz(tmp, dir, f.withDefaults().Limits)
+}
 
+// Download writes the artifact at url to file (truncated first), retrying as Fetch does, and
+// checks that its digest ('sha256:<hex>') matches; on success file is positioned at its start.
+// What file holds after an error is not to be read.
+func (f *Fetcher) Download(ctx context.Context, url, digest string, file *os.File) error {
+	o := f.withDefaults()
+	algo, want, ok := strings.Cut(digest, ":")
+	if !ok || algo != "sha256" || len(want) != 64 {
+		return fmt.Errorf("unsupported artifact digest %q: want sha256:<hex>", digest)
+	}
+	var err error
 	delay := o.Backoff
 	for attempt := 0; ; attempt++ {
-		err = o.download(ctx, url, tmp, want)
+		err = o.download(ctx, url, file, want)
 		if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrDigestMismatch) ||
 			errors.Is(err, ErrTooLarge) || attempt >= o.Retries || ctx.Err() != nil {
 			break
@@ -92,10 +102,8 @@ func (f *Fetcher) Fetch(ctx context.Context, url, digest, dir string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	return ExtractTarGz(tmp, dir, o.Limits)
+	_, err = file.Seek(0, io.SeekStart)
+	return err
 }
 
 // download writes the body to tmp (truncated first) and checks its sha256 against want.

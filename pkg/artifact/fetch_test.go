@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -236,5 +237,27 @@ func TestCacheStartsCleanAfterARestart(t *testing.T) {
 	}
 	if srv.requests.Load() != 2 {
 		t.Errorf("%d downloads, want 2 (one per process)", srv.requests.Load())
+	}
+}
+
+// Download keeps the verified bytes as they are (a chart archive is not extracted), retried
+// after a 503, read from the start; a wrong digest is refused.
+func TestDownloadVerifiesWithoutExtracting(t *testing.T) {
+	data := []byte("an archive's bytes, kept as they are")
+	srv := newArtifactServer(t, data, 1)
+	f, err := os.CreateTemp(t.TempDir(), "chart-*.tgz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := fastFetcher.Download(context.Background(), srv.URL+"/artifact.tar.gz", digestOf(data), f); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(f); string(got) != string(data) {
+		t.Fatalf("read %q", got)
+	}
+	err = fastFetcher.Download(context.Background(), srv.URL+"/artifact.tar.gz", digestOf([]byte("other")), f)
+	if !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("a wrong digest: %v", err)
 	}
 }
