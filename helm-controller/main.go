@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/pflag"
 
 	helmv2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
+	"github.com/driftless-dev/driftless/helm-controller/internal/controller"
+	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/app"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
@@ -26,5 +28,20 @@ func main() {
 	os.Exit(app.Run(opts, scheme, app.Watched{&helmv2.HelmRelease{}}, setup))
 }
 
-// setup registers the reconcilers and servers; they arrive with the helm-controller issue.
-func setup(context.Context, *app.Runtime) error { return nil }
+// setup registers the HelmRelease reconciler.
+func setup(_ context.Context, rt *app.Runtime) error {
+	mgr, shared := rt.Manager, rt.Options
+	return (&controller.HelmReleaseReconciler{
+		Client:                mgr.GetClient(),
+		Config:                mgr.GetConfig(),
+		Events:                rt.Events,
+		Fetcher:               &artifact.Fetcher{},
+		DefaultServiceAccount: shared.DefaultServiceAccount,
+		NoCrossNamespaceRefs:  shared.NoCrossNamespaceRefs,
+		DependencyRetry:       shared.RequeueDependency,
+		JitterPercent:         shared.IntervalJitterPercentage,
+		MinRetryDelay:         shared.MinRetryDelay,
+		MaxRetryDelay:         shared.MaxRetryDelay,
+		Concurrent:            shared.Concurrent,
+	}).SetupWithManager(mgr)
+}

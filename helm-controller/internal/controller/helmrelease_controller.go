@@ -1,0 +1,401 @@
+// Package controller reconciles HelmReleases: the chart from the HelmChart its template makes
+// (or the one chartRef names), the values composed with the tenant's identity, and the release
+// installed or upgraded through the Helm SDK when the chart or the values changed.
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
+	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
+	"github.com/driftless-dev/driftless/helm-controller/internal/action"
+	"github.com/driftless-dev/driftless/helm-controller/internal/release"
+	"github.com/driftless-dev/driftless/helm-controller/internal/values"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/artifact"
+	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
+	"github.com/driftless-dev/driftless/pkg/runtime/events"
+	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
+	"github.com/driftless-dev/driftless/pkg/runtime/predicates"
+	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+)
+
+// defaultDependencyRetry is how soon a release whose chart is not ready is tried again; the
+// HelmChart's new artifact triggers it sooner.
+const defaultDependencyRetry = 30 * time.Second
+
+// defaultTimeout bounds each Kubernetes operation of an action when spec.timeout is unset.
+const defaultTimeout = 5 * time.Minute
+
+// HelmReleaseReconciler installs and upgrades HelmReleases.
+type HelmReleaseReconciler struct {
+	client.Client
+	// Config is the controller's own REST config; a tenant's is this one impersonating its
+	// service account.
+	Config *rest.Config
+	Events *events.Recorder
+	// Fetcher downloads chart artifacts with their digest checked.
+	Fetcher *artifact.Fetcher
+	// DefaultServiceAccount is --default-service-account.
+	DefaultServiceAccount string
+	// NoCrossNamespaceRefs refuses a chart source or chartRef in another namespace.
+	NoCrossNamespaceRefs bool
+	DependencyRetry      time.Duration
+
+	JitterPercent                uint8
+	MinRetryDelay, MaxRetryDelay time.Duration
+	Concurrent                   int
+
+	runtime *lifecycle.Reconciler[*v2.HelmRelease, *releaseScope]
+}
+
+type releaseScope struct {
+	*lifecycle.Scope[*v2.HelmRelease]
+	chart    *sourcev1.HelmChart
+	loaded   *chartv2.Chart
+	values   map[string]any
+	digest   string
+	runner   *action.Runner
+	tmpChart string
+}
+
+var releasePolicy = &lifecycle.Policy[*v2.HelmRelease]{
+	Kind:         v2.HelmReleaseKind,
+	Group:        v2.GroupVersion.Group,
+	Conditions:   []string{v2.ReleasedCondition, v2.TestSuccessCondition, v2.RemediatedCondition, v2.DriftedCondition},
+	FailedReason: meta.FailedReason,
+	Ready: func(obj *v2.HelmRelease) (string, string) {
+		if c := conditions.Get(obj, v2.ReleasedCondition); c != nil && c.Status == metav1.ConditionTrue {
+			return c.Reason, c.Message
+		}
+		return meta.SucceededReason, "Release reconciliation succeeded"
+	},
+	Revision: func(obj *v2.HelmRelease) string {
+		if len(obj.Status.History) > 0 {
+			return obj.Status.History[0].ChartVersion
+		}
+		return ""
+	},
+}
+
+// SetupWithManager registers the reconciler; a HelmChart's new artifact reconciles its release
+// at once.
+func (r *HelmReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Config == nil {
+		r.Config = mgr.GetConfig()
+	}
+	if r.Fetcher == nil {
+		r.Fetcher = &artifact.Fetcher{}
+	}
+	if r.DependencyRetry <= 0 {
+		r.DependencyRetry = defaultDependencyRetry
+	}
+	r.runtime = &lifecycle.Reconciler[*v2.HelmRelease, *releaseScope]{
+		Client:   r.Client,
+		Events:   r.Events,
+		Policy:   releasePolicy,
+		New:      func() *v2.HelmRelease { return &v2.HelmRelease{} },
+		NewScope: func(s *lifecycle.Scope[*v2.HelmRelease]) *releaseScope { return &releaseScope{Scope: s} },
+		Steps: []lifecycle.Step[*releaseScope]{
+			{Run: r.reconcileChart},
+			{Run: r.reconcileValues},
+			{Run: r.reconcileRelease},
+		},
+		Finalize: r.finalize,
+		Release: func(s *releaseScope) {
+			if s.tmpChart != "" {
+				os.Remove(s.tmpChart)
+			}
+		},
+		JitterPercent: r.JitterPercent,
+		RateLimiter:   requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay),
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v2.HelmRelease{}, builder.WithPredicates(predicates.SpecOrRequest())).
+		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(releaseOfChart)).
+		WithOptions(r.runtime.ControllerOptions(r.Concurrent)).
+		Complete(r)
+}
+
+// releaseOfChart maps a HelmChart made from a template to its HelmRelease, by its labels.
+func releaseOfChart(_ context.Context, o client.Object) []reconcile.Request {
+	name, ns := o.GetLabels()[release.NameLabel], o.GetLabels()[release.NamespaceLabel]
+	if name == "" || ns == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *HelmReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return r.runtime.Reconcile(ctx, req)
+}
+
+// reconcileChart keeps the HelmChart of spec.chart equal to its template (or reads the one
+// chartRef names) and downloads its artifact, digest checked.
+// Waits (ArtifactFailed) for a chart without an artifact.
+func (r *HelmReleaseReconciler) reconcileChart(ctx context.Context, s *releaseScope) error {
+	obj := s.Object
+	var key types.NamespacedName
+	switch {
+	case obj.Spec.Chart != nil:
+		want := release.HelmChart(obj)
+		key = client.ObjectKeyFromObject(want)
+		if r.NoCrossNamespaceRefs && key.Namespace != obj.Namespace {
+			return lifecycle.Stalled("", meta.AccessDeniedReason, fmt.Errorf("cross-namespace references are not allowed: the chart source is in namespace '%s'", key.Namespace))
+		}
+		if err := r.applyChart(ctx, want); err != nil {
+			return err
+		}
+		obj.Status.HelmChart = key.Namespace + "/" + key.Name
+	case obj.Spec.ChartRef != nil && obj.Spec.ChartRef.Kind == sourcev1.HelmChartKind:
+		key = types.NamespacedName{Namespace: obj.Spec.ChartRef.Namespace, Name: obj.Spec.ChartRef.Name}
+		if key.Namespace == "" {
+			key.Namespace = obj.Namespace
+		}
+	case obj.Spec.ChartRef != nil:
+		return lifecycle.Stalled("", v2.InitFailedReason, fmt.Errorf("chartRef kind '%s' is not supported by this version of helm-controller; use a HelmChart", obj.Spec.ChartRef.Kind))
+	default:
+		return lifecycle.Stalled("", v2.InitFailedReason, errors.New("neither spec.chart nor spec.chartRef is set"))
+	}
+	if r.NoCrossNamespaceRefs && key.Namespace != obj.Namespace {
+		return lifecycle.Stalled("", meta.AccessDeniedReason, fmt.Errorf("cross-namespace references are not allowed: the chart is in namespace '%s'", key.Namespace))
+	}
+	chart := &sourcev1.HelmChart{}
+	if err := r.Get(ctx, key, chart); err != nil {
+		if apierrors.IsNotFound(err) {
+			return lifecycle.Waiting(meta.ArtifactFailedReason, r.DependencyRetry, "HelmChart '%s' does not exist", key)
+		}
+		return err
+	}
+	if chart.Status.Artifact == nil {
+		return lifecycle.Waiting(meta.ArtifactFailedReason, r.DependencyRetry, "HelmChart '%s' is not ready: it has no artifact yet", key)
+	}
+	s.chart = chart
+	f, err := os.CreateTemp("", "helm-chart-*.tgz")
+	if err != nil {
+		return err
+	}
+	s.tmpChart = f.Name()
+	defer f.Close()
+	a := chart.Status.Artifact
+	if err := r.Fetcher.Download(ctx, a.URL, a.Digest, f); err != nil {
+		return lifecycle.Failed("", meta.ArtifactFailedReason, fmt.Errorf("the artifact of HelmChart '%s': %w", key, err))
+	}
+	loaded, err := action.LoadChart(f)
+	if err != nil {
+		return lifecycle.Failed("", meta.ArtifactFailedReason, fmt.Errorf("HelmChart '%s' revision '%s' is not a chart: %w", key, a.Revision, err))
+	}
+	s.loaded = loaded
+	return nil
+}
+
+// applyChart creates the templated HelmChart, or brings its labels, annotations and spec back
+// to the template's.
+func (r *HelmReleaseReconciler) applyChart(ctx context.Context, want *sourcev1.HelmChart) error {
+	got := &sourcev1.HelmChart{}
+	err := r.Get(ctx, client.ObjectKeyFromObject(want), got)
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := r.Create(ctx, want); err != nil {
+			return fmt.Errorf("creating HelmChart '%s/%s': %w", want.Namespace, want.Name, err)
+		}
+		return nil
+	case err != nil:
+		return err
+	}
+	// meta.Duration defeats reflect-based equality: compare what is written.
+	before, _ := json.Marshal([]any{got.Labels, got.Annotations, got.Spec})
+	after, _ := json.Marshal([]any{want.Labels, want.Annotations, want.Spec})
+	if bytes.Equal(before, after) {
+		return nil
+	}
+	got.Labels, got.Annotations, got.Spec = want.Labels, want.Annotations, want.Spec
+	if err := r.Update(ctx, got); err != nil {
+		return fmt.Errorf("updating HelmChart '%s/%s': %w", want.Namespace, want.Name, err)
+	}
+	return nil
+}
+
+// reconcileValues composes the values with the tenant's client.
+func (r *HelmReleaseReconciler) reconcileValues(ctx context.Context, s *releaseScope) error {
+	obj := s.Object
+	reader, err := client.New(r.tenantConfig(obj), client.Options{Scheme: r.Scheme(), Mapper: r.RESTMapper()})
+	if err != nil {
+		return err
+	}
+	vals, err := values.Compose(ctx, reader, obj.Namespace, obj.Spec.ValuesFrom, obj.Spec.Values)
+	if err != nil {
+		return lifecycle.Failed("", v2.InitFailedReason, fmt.Errorf("could not compose values: %w", err))
+	}
+	s.values, s.digest = vals, values.Digest(vals)
+	return nil
+}
+
+// tenantConfig is the REST config that acts for the release: the controller's own, or one
+// impersonating spec.serviceAccountName (else --default-service-account).
+func (r *HelmReleaseReconciler) tenantConfig(obj *v2.HelmRelease) *rest.Config {
+	cfg := rest.CopyConfig(r.Config)
+	sa := obj.Spec.ServiceAccountName
+	if sa == "" {
+		sa = r.DefaultServiceAccount
+	}
+	if sa != "" {
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + obj.Namespace + ":" + sa}
+	}
+	return cfg
+}
+
+// runner is the Helm action runner of the release, with the tenant's identity.
+func (r *HelmReleaseReconciler) runner(ctx context.Context, obj *v2.HelmRelease) (*action.Runner, error) {
+	log := slog.New(logr.ToSlogHandler(ctrl.LoggerFrom(ctx).WithName("helm")))
+	return action.NewRunner(r.tenantConfig(obj), release.StorageNamespace(obj), release.TargetNamespace(obj), log)
+}
+
+// reconcileRelease installs the release when it is absent and upgrades it when its chart or
+// values changed; a release in sync is left alone.
+// Sets: Released. Fails with: Released=False InstallFailed / UpgradeFailed.
+func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *releaseScope) error {
+	obj := s.Object
+	runner, err := r.runner(ctx, obj)
+	if err != nil {
+		return lifecycle.Failed("", v2.InitFailedReason, err)
+	}
+	name := release.Name(obj)
+	obj.Status.StorageNamespace = release.StorageNamespace(obj)
+	last, err := runner.Last(name)
+	if err != nil && !errors.Is(err, action.ErrNotFound) {
+		return lifecycle.Failed("", v2.GetLastReleaseFailedReason, fmt.Errorf("reading release '%s/%s': %w", obj.Status.StorageNamespace, name, err))
+	}
+	version := s.loaded.Metadata.Version
+	if last != nil && last.Info != nil && last.Info.Status == "deployed" && len(obj.Status.History) > 0 {
+		h := obj.Status.History[0]
+		if h.Version == last.Version && h.ChartVersion == version && h.ConfigDigest == s.digest {
+			return nil // in sync
+		}
+	}
+	o := r.options(obj, name)
+	verb, reason, failed := "install", v2.InstallSucceededReason, v2.InstallFailedReason
+	start := time.Now()
+	var rel *releasev1.Release
+	if last == nil {
+		rel, err = runner.Install(ctx, s.loaded, s.values, o)
+	} else {
+		verb, reason, failed = "upgrade", v2.UpgradeSucceededReason, v2.UpgradeFailedReason
+		rel, err = runner.Upgrade(ctx, s.loaded, s.values, o)
+	}
+	obj.Status.LastAttemptedReleaseAction = verb
+	obj.Status.LastAttemptedReleaseActionDuration = &meta.Duration{Duration: time.Since(start).Round(time.Millisecond)}
+	obj.Status.LastAttemptedRevision, obj.Status.LastAttemptedConfigDigest = version, s.digest
+	obj.Status.LastAttemptedGeneration = obj.Generation
+	if rel != nil {
+		obj.Status.LastReleaseRevision = rel.Version
+		obj.Status.History = record(obj.Status.History, rel, verb, s.digest)
+	}
+	title := map[string]string{"install": "Helm install", "upgrade": "Helm upgrade"}[verb]
+	if err != nil {
+		obj.Status.Failures++
+		if verb == "install" {
+			obj.Status.InstallFailures++
+		} else {
+			obj.Status.UpgradeFailures++
+		}
+		msg := fmt.Sprintf("%s failed for release %s/%s with chart %s@%s: %v", title, release.TargetNamespace(obj), name, s.loaded.Metadata.Name, version, err)
+		conditions.MarkFalse(obj, v2.ReleasedCondition, failed, "%s", msg)
+		return lifecycle.Failed("", failed, errors.New(msg))
+	}
+	obj.Status.Failures, obj.Status.InstallFailures, obj.Status.UpgradeFailures = 0, 0, 0
+	conditions.MarkTrue(obj, v2.ReleasedCondition, reason, "%s succeeded for release %s/%s.v%d with chart %s@%s",
+		title, release.TargetNamespace(obj), name, rel.Version, s.loaded.Metadata.Name, version)
+	s.Announce(reason, "%s succeeded for release %s/%s.v%d with chart %s@%s", title, release.TargetNamespace(obj), name, rel.Version, s.loaded.Metadata.Name, version)
+	return nil
+}
+
+// options are the install and upgrade options the spec sets.
+func (r *HelmReleaseReconciler) options(obj *v2.HelmRelease, name string) action.Options {
+	timeout := defaultTimeout
+	if obj.Spec.Timeout != nil && obj.Spec.Timeout.Duration > 0 {
+		timeout = obj.Spec.Timeout.Duration
+	}
+	maxHistory := 5
+	if obj.Spec.MaxHistory != nil {
+		maxHistory = *obj.Spec.MaxHistory
+	}
+	o := action.Options{ReleaseName: name, Namespace: release.TargetNamespace(obj), Timeout: timeout, Wait: true, WaitForJobs: true,
+		ServerSideApply: true, MaxHistory: maxHistory, Description: "driftless"}
+	if in := obj.Spec.Install; in != nil {
+		o.CreateNamespace = in.CreateNamespace
+	}
+	return o
+}
+
+// record puts the release at the head of the history (replacing its own revision).
+func record(history v2.Snapshots, rel *releasev1.Release, verb, digest string) v2.Snapshots {
+	snap := &v2.Snapshot{APIVersion: "v2", Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, Action: verb,
+		ConfigDigest: digest, Digest: fmt.Sprintf("%s.v%d", rel.Name, rel.Version)}
+	if rel.Info != nil {
+		snap.Status = rel.Info.Status.String()
+		snap.FirstDeployed, snap.LastDeployed = metav1.NewTime(rel.Info.FirstDeployed), metav1.NewTime(rel.Info.LastDeployed)
+	}
+	if rel.Chart != nil && rel.Chart.Metadata != nil {
+		snap.ChartName, snap.ChartVersion, snap.AppVersion = rel.Chart.Metadata.Name, rel.Chart.Metadata.Version, rel.Chart.Metadata.AppVersion
+	}
+	out := v2.Snapshots{snap}
+	for _, h := range history {
+		if h.Version != rel.Version && len(out) < 5 {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// finalize uninstalls the release and removes its HelmChart; a suspended release is left
+// installed, as in Flux.
+func (r *HelmReleaseReconciler) finalize(ctx context.Context, s *releaseScope) error {
+	obj := s.Object
+	if !obj.Spec.Suspend {
+		runner, err := r.runner(ctx, obj)
+		if err != nil {
+			return err
+		}
+		timeout := defaultTimeout
+		if obj.Spec.Timeout != nil && obj.Spec.Timeout.Duration > 0 {
+			timeout = obj.Spec.Timeout.Duration
+		}
+		keep, hooks := false, false
+		if u := obj.Spec.Uninstall; u != nil {
+			keep, hooks = u.KeepHistory, u.DisableHooks
+		}
+		if err := runner.Uninstall(release.Name(obj), timeout, hooks, keep); err != nil && !errors.Is(err, action.ErrNotFound) {
+			return fmt.Errorf("Helm uninstall failed: %w", err)
+		}
+	}
+	if obj.Spec.Chart != nil {
+		ns, name := release.ChartName(obj)
+		chart := &sourcev1.HelmChart{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		if err := r.Delete(ctx, chart); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}

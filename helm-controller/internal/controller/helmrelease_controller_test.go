@@ -1,0 +1,204 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/testenv"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+)
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "hr-"}}
+	if err := env.Client.Create(testenv.Context(t), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// serveChart plays source-controller: the HelmChart gets an artifact of the chart at version.
+func serveChart(t *testing.T, ns, name, version string) {
+	t.Helper()
+	ctx := testenv.Context(t)
+	url, digest := charts.publish(fmt.Sprintf("/helmchart/%s/%s/demo-%s.tgz", ns, name, version), chartArchive(t, version))
+	testenv.Eventually(t, 30*time.Second, func() error {
+		c := &sourcev1.HelmChart{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, c); err != nil {
+			return err
+		}
+		c.Status.Artifact = &meta.Artifact{Path: "demo.tgz", URL: url, Revision: version, Digest: digest, LastUpdateTime: metav1.Now()}
+		c.Status.ObservedGeneration = c.Generation
+		return env.Client.Status().Update(ctx, c)
+	})
+}
+
+func waitRelease(t *testing.T, key client.ObjectKey, check func(*v2.HelmRelease, *metav1.Condition) error) *v2.HelmRelease {
+	t.Helper()
+	var got *v2.HelmRelease
+	testenv.Eventually(t, 60*time.Second, func() error {
+		got = &v2.HelmRelease{}
+		if err := env.Client.Get(testenv.Context(t), key, got); err != nil {
+			return err
+		}
+		var ready *metav1.Condition
+		for i := range got.Status.Conditions {
+			if got.Status.Conditions[i].Type == meta.ReadyCondition {
+				ready = &got.Status.Conditions[i]
+			}
+		}
+		if ready == nil {
+			return fmt.Errorf("no Ready condition: %+v", got.Status)
+		}
+		return check(got, ready)
+	})
+	return got
+}
+
+func releasedAt(version int, chart string) func(*v2.HelmRelease, *metav1.Condition) error {
+	return func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Status != metav1.ConditionTrue || o.Status.LastReleaseRevision != version || len(o.Status.History) == 0 || o.Status.History[0].ChartVersion != chart {
+			return fmt.Errorf("ready %s %s: %s; revision %d, history %d", c.Status, c.Reason, c.Message, o.Status.LastReleaseRevision, len(o.Status.History))
+		}
+		return nil
+	}
+}
+
+// A HelmRelease with a chart template: its HelmChart is made, the chart installed when the
+// HelmChart gets an artifact, upgraded on new values (from a Secret) and on a new chart
+// version, left alone when nothing changed, and uninstalled with its HelmChart removed when it
+// is deleted.
+func TestHelmReleaseInstallsUpgradesAndUninstalls(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	values := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "demo-values"}, StringData: map[string]string{"values.yaml": "greeting: from-a-secret\n"}}
+	if err := env.Client.Create(ctx, values); err != nil {
+		t.Fatal(err)
+	}
+	hr := &v2.HelmRelease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "demo"},
+		Spec: v2.HelmReleaseSpec{
+			Interval: meta.Duration{Duration: time.Hour},
+			Chart: &v2.HelmChartTemplate{Spec: v2.HelmChartTemplateSpec{
+				Chart: "demo", Version: "1.x", SourceRef: v2.CrossNamespaceObjectReference{Kind: sourcev1.HelmRepositoryKind, Name: "charts"},
+			}},
+			Values: &runtime.RawExtension{Raw: []byte(`{"greeting":"inline"}`)},
+		},
+	}
+	if err := env.Client.Create(ctx, hr); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(hr)
+	waiting := waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Status != metav1.ConditionFalse || c.Reason != meta.ArtifactFailedReason || o.Status.HelmChart != ns+"/"+ns+"-demo" {
+			return fmt.Errorf("ready %s %s: %s, helmChart %q", c.Status, c.Reason, c.Message, o.Status.HelmChart)
+		}
+		return nil
+	})
+	chart := &sourcev1.HelmChart{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ns + "-demo"}, chart); err != nil {
+		t.Fatal(err)
+	}
+	if chart.Spec.Chart != "demo" || chart.Spec.Version != "1.x" || chart.Labels["helm.toolkit.fluxcd.io/name"] != "demo" {
+		t.Errorf("the HelmChart: %+v %+v", chart.Labels, chart.Spec)
+	}
+	_ = waiting
+
+	serveChart(t, ns, ns+"-demo", "1.0.0")
+	got := waitRelease(t, key, releasedAt(1, "1.0.0"))
+	c := got.Status.Conditions
+	ready := ""
+	for _, cond := range c {
+		if cond.Type == meta.ReadyCondition {
+			ready = cond.Reason + ": " + cond.Message
+		}
+	}
+	if ready != "InstallSucceeded: Helm install succeeded for release "+ns+"/demo.v1 with chart demo@1.0.0" {
+		t.Errorf("Ready: %s", ready)
+	}
+	if got.Status.StorageNamespace != ns || got.Status.LastAttemptedReleaseAction != "install" || !strings.HasPrefix(got.Status.LastAttemptedConfigDigest, "sha256:") {
+		t.Errorf("status: %+v", got.Status)
+	}
+	cm := &corev1.ConfigMap{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Data["greeting"] != "inline" {
+		t.Fatalf("the rendered ConfigMap: %+v %v", cm.Data, err)
+	}
+	secret := &corev1.Secret{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sh.helm.release.v1.demo.v1"}, secret); err != nil {
+		t.Fatalf("Helm's release Secret: %v", err)
+	}
+
+	// Values from a Secret under the inline ones, then without them: an upgrade each time.
+	patch := client.MergeFrom(got.DeepCopy())
+	got.Spec.Values = nil
+	got.Spec.ValuesFrom = []meta.ValuesReference{{Kind: "Secret", Name: "demo-values"}}
+	if err := env.Client.Patch(ctx, got, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, key, releasedAt(2, "1.0.0"))
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Data["greeting"] != "from-a-secret" {
+		t.Fatalf("after the values change: %+v %v", cm.Data, err)
+	}
+	events := &corev1.EventList{}
+	if err := env.Client.List(ctx, events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.Items {
+		if strings.Contains(e.Message, "from-a-secret") {
+			t.Errorf("a value is in an event: %s", e.Message)
+		}
+	}
+
+	// A new chart version: upgraded to it.
+	serveChart(t, ns, ns+"-demo", "1.1.0")
+	upgraded := waitRelease(t, key, releasedAt(3, "1.1.0"))
+	if upgraded.Status.History[0].Action != "upgrade" || len(upgraded.Status.History) != 3 {
+		t.Errorf("history: %+v", upgraded.Status.History)
+	}
+
+	// Nothing changed: a requested reconcile makes no new revision.
+	requested := time.Now().Format(time.RFC3339Nano)
+	patch = client.MergeFrom(upgraded.DeepCopy())
+	upgraded.Annotations = map[string]string{meta.ReconcileRequestAnnotation: requested}
+	if err := env.Client.Patch(ctx, upgraded, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if o.Status.LastHandledReconcileAt != requested {
+			return fmt.Errorf("not handled yet")
+		}
+		if o.Status.LastReleaseRevision != 3 {
+			return fmt.Errorf("a reconcile with nothing changed made revision %d", o.Status.LastReleaseRevision)
+		}
+		return nil
+	})
+
+	if err := env.Client.Delete(ctx, upgraded); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		for _, o := range []client.Object{&corev1.ConfigMap{}, &sourcev1.HelmChart{}, &v2.HelmRelease{}} {
+			k := client.ObjectKey{Namespace: ns, Name: "demo-config"}
+			switch o.(type) {
+			case *sourcev1.HelmChart:
+				k.Name = ns + "-demo"
+			case *v2.HelmRelease:
+				k.Name = "demo"
+			}
+			if err := env.Client.Get(ctx, k, o); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("%T %s is still there (%v)", o, k, err)
+			}
+		}
+		return nil
+	})
+}

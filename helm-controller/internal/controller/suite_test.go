@@ -1,0 +1,131 @@
+package controller
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
+	"github.com/driftless-dev/driftless/pkg/artifact"
+	"github.com/driftless-dev/driftless/pkg/runtime/events"
+	"github.com/driftless-dev/driftless/pkg/testenv"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+)
+
+var (
+	env    *testenv.Environment
+	charts *chartServer
+)
+
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	var err error
+	env, err = testenv.Start(testenv.WithScheme(v2.AddToScheme, sourcev1.AddToScheme))
+	if err != nil {
+		return 0, err
+	}
+	defer env.Stop()
+	charts = &chartServer{files: map[string][]byte{}}
+	charts.Server = httptest.NewServer(charts)
+	defer charts.Close()
+
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	log := ctrl.Log.WithName("test")
+	mgr, err := env.NewManager(log)
+	if err != nil {
+		return 0, err
+	}
+	recorder := events.NewRecorder(mgr.GetEventRecorderFor("helm-controller"), env.Scheme, "helm-controller", nil, log)
+	if err := (&HelmReleaseReconciler{
+		Client:          mgr.GetClient(),
+		Events:          recorder,
+		Fetcher:         &artifact.Fetcher{Backoff: time.Millisecond, Retries: 1},
+		DependencyRetry: time.Hour, // a HelmChart's new artifact must be what triggers the release
+		MinRetryDelay:   200 * time.Millisecond,
+		MaxRetryDelay:   2 * time.Second,
+		Concurrent:      4,
+	}).SetupWithManager(mgr); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = mgr.Start(ctx) }()
+	return m.Run(), nil
+}
+
+// chartServer serves chart archives as source-controller's storage would.
+type chartServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (c *chartServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	data, ok := c.files[r.URL.Path]
+	c.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	_, _ = w.Write(data)
+}
+
+// publish serves a chart archive and returns its URL and digest.
+func (c *chartServer) publish(path string, data []byte) (string, string) {
+	c.mu.Lock()
+	c.files[path] = data
+	c.mu.Unlock()
+	sum := sha256.Sum256(data)
+	return c.URL + path, "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// chartArchive is a chart 'demo' at version that renders a ConfigMap from the values.
+func chartArchive(t *testing.T, version string) []byte {
+	t.Helper()
+	files := map[string]string{
+		"demo/Chart.yaml":            "apiVersion: v2\nname: demo\nversion: " + version + "\nappVersion: \"1.0\"\n",
+		"demo/values.yaml":           "greeting: hello\n",
+		"demo/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n",
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, name := range []string{"demo/Chart.yaml", "demo/values.yaml", "demo/templates/config.yaml"} {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(files[name])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
