@@ -202,3 +202,129 @@ func TestHelmReleaseInstallsUpgradesAndUninstalls(t *testing.T) {
 		return nil
 	})
 }
+
+func newRelease(t *testing.T, ns string, mutate func(*v2.HelmRelease)) client.ObjectKey {
+	t.Helper()
+	hr := &v2.HelmRelease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "demo"},
+		Spec: v2.HelmReleaseSpec{
+			Interval: meta.Duration{Duration: time.Hour},
+			Chart: &v2.HelmChartTemplate{Spec: v2.HelmChartTemplateSpec{
+				Chart: "demo", SourceRef: v2.CrossNamespaceObjectReference{Kind: sourcev1.HelmRepositoryKind, Name: "charts"},
+			}},
+		},
+	}
+	if mutate != nil {
+		mutate(hr)
+	}
+	if err := env.Client.Create(testenv.Context(t), hr); err != nil {
+		t.Fatal(err)
+	}
+	return client.ObjectKeyFromObject(hr)
+}
+
+// Values that cannot be composed (a missing Secret, a key that is not YAML) and a chart that
+// refuses the values fail with the reason Flux gives, count the failure, and show no value.
+func TestHelmReleaseFailures(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	key := newRelease(t, ns, func(hr *v2.HelmRelease) {
+		hr.Spec.ValuesFrom = []meta.ValuesReference{{Kind: "Secret", Name: "later"}}
+	})
+	serveChart(t, ns, ns+"-demo", "1.0.0")
+	waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Status != metav1.ConditionFalse || c.Reason != v2.InitFailedReason || !strings.Contains(c.Message, "Secret '"+ns+"/later' does not exist") {
+			return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+	bad := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "later"}, StringData: map[string]string{"values.yaml": "password: [s3cret-value"}}
+	if err := env.Client.Create(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	hr := &v2.HelmRelease{}
+	if err := env.Client.Get(ctx, key, hr); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(hr.DeepCopy())
+	hr.Annotations = map[string]string{meta.ReconcileRequestAnnotation: "values-1"}
+	if err := env.Client.Patch(ctx, hr, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Reason != v2.InitFailedReason || !strings.Contains(c.Message, "is not a YAML map") || strings.Contains(c.Message, "s3cret") {
+			return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+
+	// Values the chart refuses: InstallFailed, counted, Released=False.
+	bad.StringData = map[string]string{"values.yaml": "greeting: null\n"}
+	if err := env.Client.Update(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Get(ctx, key, hr); err != nil {
+		t.Fatal(err)
+	}
+	patch = client.MergeFrom(hr.DeepCopy())
+	hr.Annotations = map[string]string{meta.ReconcileRequestAnnotation: "values-2"}
+	if err := env.Client.Patch(ctx, hr, patch); err != nil {
+		t.Fatal(err)
+	}
+	failed := waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Reason != v2.InstallFailedReason || !strings.Contains(c.Message, "greeting is required") || o.Status.InstallFailures == 0 {
+			return fmt.Errorf("ready %s %s: %s, install failures %d", c.Status, c.Reason, c.Message, o.Status.InstallFailures)
+		}
+		return nil
+	})
+	for _, c := range failed.Status.Conditions {
+		if c.Type == v2.ReleasedCondition && (c.Status != metav1.ConditionFalse || c.Reason != v2.InstallFailedReason) {
+			t.Errorf("Released: %s %s", c.Status, c.Reason)
+		}
+	}
+	for _, e := range eventsIn(t, ns) {
+		if strings.Contains(e.Message, "s3cret") {
+			t.Errorf("a value is in an event: %s", e.Message)
+		}
+	}
+}
+
+func eventsIn(t *testing.T, ns string) []corev1.Event {
+	t.Helper()
+	list := &corev1.EventList{}
+	if err := env.Client.List(testenv.Context(t), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+// Deleting a suspended HelmRelease leaves its release installed, as in Flux.
+func TestSuspendedHelmReleaseDeletedStaysInstalled(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	key := newRelease(t, ns, nil)
+	serveChart(t, ns, ns+"-demo", "1.0.0")
+	hr := waitRelease(t, key, releasedAt(1, "1.0.0"))
+	patch := client.MergeFrom(hr.DeepCopy())
+	hr.Spec.Suspend = true
+	if err := env.Client.Patch(ctx, hr, patch); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(ctx, hr); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if err := env.Client.Get(ctx, key, &v2.HelmRelease{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("the HelmRelease is still there (%v)", err)
+		}
+		return nil
+	})
+	for _, name := range []string{"demo-config"} {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.ConfigMap{}); err != nil {
+			t.Errorf("ConfigMap %s: %v", name, err)
+		}
+	}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sh.helm.release.v1.demo.v1"}, &corev1.Secret{}); err != nil {
+		t.Errorf("the release Secret: %v", err)
+	}
+}

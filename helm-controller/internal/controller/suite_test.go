@@ -108,7 +108,7 @@ func chartArchive(t *testing.T, version string) []byte {
 	files := map[string]string{
 		"demo/Chart.yaml":            "apiVersion: v2\nname: demo\nversion: " + version + "\nappVersion: \"1.0\"\n",
 		"demo/values.yaml":           "greeting: hello\n",
-		"demo/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n",
+		"demo/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ required \"greeting is required\" .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n",
 	}
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
