@@ -5,8 +5,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 
 	helmv2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
@@ -31,6 +33,8 @@ func main() {
 // setup registers the HelmRelease reconciler.
 func setup(_ context.Context, rt *app.Runtime) error {
 	mgr, shared := rt.Manager, rt.Options
+	// Parts of the Helm SDK log through slog's default logger: into the structured log too.
+	slog.SetDefault(slog.New(logr.ToSlogHandler(rt.Log.WithName("helm"))))
 	return (&controller.HelmReleaseReconciler{
 		Client:                mgr.GetClient(),
 		Config:                mgr.GetConfig(),

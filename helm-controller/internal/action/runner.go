@@ -13,6 +13,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/kube"
 	ri "helm.sh/helm/v4/pkg/release"
+	releasecommon "helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
 	"k8s.io/client-go/rest"
@@ -160,4 +161,34 @@ func asRelease(rel ri.Releaser, err error) (*releasev1.Release, error) {
 		return nil, errors.Join(err, fmt.Errorf("release of type %T is not a Helm v1 release", rel))
 	}
 	return v, err
+}
+
+// Rollback rolls the release back to version (the previous one when 0).
+func (r *Runner) Rollback(name string, version int, o Options) error {
+	a := action.NewRollback(r.cfg)
+	a.Version, a.Timeout = version, o.Timeout
+	a.WaitStrategy, a.WaitForJobs, a.DisableHooks = o.waitStrategy(), o.WaitForJobs, o.DisableHooks
+	a.ForceReplace, a.CleanupOnFail, a.MaxHistory = o.Force, o.CleanupOnFail, o.MaxHistory
+	a.ServerSideApply, a.ForceConflicts = "false", false
+	if o.ServerSideApply {
+		a.ServerSideApply, a.ForceConflicts = "true", true
+	}
+	a.Description = o.Description
+	return a.Run(name)
+}
+
+// Deployed is the release's deployed revision, ErrNotFound when none is.
+func (r *Runner) Deployed(name string) (*releasev1.Release, error) {
+	rel, err := r.cfg.Releases.Deployed(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) || errors.Is(err, driver.ErrNoDeployedReleases) {
+		return nil, fmt.Errorf("%w: no deployed revision of %s", ErrNotFound, name)
+	}
+	return asRelease(rel, err)
+}
+
+// Unlock marks a release left 'pending-*' (its controller stopped mid-action) as failed, so
+// that the next action may proceed.
+func (r *Runner) Unlock(rel *releasev1.Release) error {
+	rel.SetStatus(releasecommon.StatusFailed, fmt.Sprintf("release unlocked from stale '%s' state", rel.Info.Status))
+	return r.cfg.Releases.Update(rel)
 }

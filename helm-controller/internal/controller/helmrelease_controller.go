@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
+	releasecommon "helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -273,8 +274,12 @@ func (r *HelmReleaseReconciler) runner(ctx context.Context, obj *v2.HelmRelease)
 }
 
 // reconcileRelease installs the release when it is absent and upgrades it when its chart or
-// values changed; a release in sync is left alone.
-// Sets: Released. Fails with: Released=False InstallFailed / UpgradeFailed.
+// values changed; a release in sync is left alone. A release left 'pending-*' is unlocked; a
+// failed install with nothing deployed is removed and installed again. After a failure the
+// remediation of install/upgrade.remediation runs (uninstall; rollback or uninstall) while
+// retries remain; then the release is Stalled RetriesExceeded until the chart, the values or
+// the spec change.
+// Sets: Released, Remediated. Fails with: InstallFailed / UpgradeFailed; Stalled RetriesExceeded.
 func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *releaseScope) error {
 	obj := s.Object
 	runner, err := r.runner(ctx, obj)
@@ -283,25 +288,54 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 	}
 	name := release.Name(obj)
 	obj.Status.StorageNamespace = release.StorageNamespace(obj)
+	version := s.loaded.Metadata.Version
+	if obj.Status.LastAttemptedRevision != version || obj.Status.LastAttemptedConfigDigest != s.digest || obj.Status.LastAttemptedGeneration != obj.Generation {
+		// A new chart, new values or a new spec: a fresh set of attempts.
+		obj.Status.Failures, obj.Status.InstallFailures, obj.Status.UpgradeFailures = 0, 0, 0
+	}
 	last, err := runner.Last(name)
 	if err != nil && !errors.Is(err, action.ErrNotFound) {
 		return lifecycle.Failed("", v2.GetLastReleaseFailedReason, fmt.Errorf("reading release '%s/%s': %w", obj.Status.StorageNamespace, name, err))
 	}
-	version := s.loaded.Metadata.Version
-	if last != nil && last.Info != nil && last.Info.Status == "deployed" && len(obj.Status.History) > 0 {
+	if last != nil && last.Info != nil && last.Info.Status.IsPending() {
+		if err := runner.Unlock(last); err != nil {
+			return lifecycle.Failed("", v2.GetLastReleaseFailedReason, fmt.Errorf("unlocking release '%s/%s': %w", obj.Status.StorageNamespace, name, err))
+		}
+	}
+	if last != nil && last.Info != nil && last.Info.Status == releasecommon.StatusDeployed && len(obj.Status.History) > 0 {
 		h := obj.Status.History[0]
 		if h.Version == last.Version && h.ChartVersion == version && h.ConfigDigest == s.digest {
 			return nil // in sync
 		}
 	}
 	o := r.options(obj, name)
-	verb, reason, failed := "install", v2.InstallSucceededReason, v2.InstallFailedReason
+	install := last == nil
+	if last != nil && last.Info != nil && last.Info.Status != releasecommon.StatusDeployed {
+		if _, err := runner.Deployed(name); errors.Is(err, action.ErrNotFound) {
+			install = true // nothing deployed: a failed install, not a release to upgrade
+		}
+	}
+	m := upgradeRemediation(obj)
+	failures := &obj.Status.UpgradeFailures
+	verb, reason, failedReason, title := "upgrade", v2.UpgradeSucceededReason, v2.UpgradeFailedReason, "Helm upgrade"
+	if install {
+		m, failures = installRemediation(obj), &obj.Status.InstallFailures
+		verb, reason, failedReason, title = "install", v2.InstallSucceededReason, v2.InstallFailedReason, "Helm install"
+	}
+	if !m.retryOnFailure && m.exhausted(*failures) {
+		return lifecycle.Stalled("", v2.RetriesExceededReason, fmt.Errorf("Failed to %s after %d attempt(s)", verb, *failures))
+	}
+	if install && last != nil {
+		// The failed install goes first, so that the name is free.
+		if err := runner.Uninstall(name, o.Timeout, true, false); err != nil && !errors.Is(err, action.ErrNotFound) {
+			return lifecycle.Failed("", v2.UninstallFailedReason, fmt.Errorf("removing the failed install of '%s': %w", name, err))
+		}
+	}
 	start := time.Now()
 	var rel *releasev1.Release
-	if last == nil {
+	if install {
 		rel, err = runner.Install(ctx, s.loaded, s.values, o)
 	} else {
-		verb, reason, failed = "upgrade", v2.UpgradeSucceededReason, v2.UpgradeFailedReason
 		rel, err = runner.Upgrade(ctx, s.loaded, s.values, o)
 	}
 	obj.Status.LastAttemptedReleaseAction = verb
@@ -310,25 +344,107 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 	obj.Status.LastAttemptedGeneration = obj.Generation
 	if rel != nil {
 		obj.Status.LastReleaseRevision = rel.Version
-		obj.Status.History = record(obj.Status.History, rel, verb, s.digest)
+		obj.Status.History = record(obj.Status.History, rel, verb)
 	}
-	title := map[string]string{"install": "Helm install", "upgrade": "Helm upgrade"}[verb]
-	if err != nil {
-		obj.Status.Failures++
-		if verb == "install" {
-			obj.Status.InstallFailures++
-		} else {
-			obj.Status.UpgradeFailures++
+	target := fmt.Sprintf("release %s/%s", release.TargetNamespace(obj), name)
+	if err == nil {
+		obj.Status.Failures, obj.Status.InstallFailures, obj.Status.UpgradeFailures = 0, 0, 0
+		conditions.Delete(obj, v2.RemediatedCondition)
+		conditions.MarkTrue(obj, v2.ReleasedCondition, reason, "%s succeeded for %s.v%d with chart %s@%s", title, target, rel.Version, s.loaded.Metadata.Name, version)
+		s.Announce(reason, "%s succeeded for %s.v%d with chart %s@%s", title, target, rel.Version, s.loaded.Metadata.Name, version)
+		return nil
+	}
+	obj.Status.Failures++
+	*failures++
+	msg := fmt.Sprintf("%s failed for %s with chart %s@%s: %v", title, target, s.loaded.Metadata.Name, version, err)
+	conditions.MarkFalse(obj, v2.ReleasedCondition, failedReason, "%s", msg)
+	if m.retryOnFailure {
+		return lifecycle.Failed("", failedReason, errors.New(msg))
+	}
+	exhausted := m.exhausted(*failures)
+	if !exhausted || m.remediateLast {
+		r.remediate(s, runner, name, install, m, o, target)
+	}
+	if exhausted {
+		return lifecycle.Stalled("", v2.RetriesExceededReason, fmt.Errorf("%s; no retries left (%d attempt(s))", msg, *failures))
+	}
+	return lifecycle.Failed("", failedReason, errors.New(msg))
+}
+
+// remediation is what install/upgrade.remediation says to do after a failure.
+type remediation struct {
+	// retries is how many failures are retried (negative: every one).
+	retries int
+	// remediateLast remediates after the last failure too.
+	remediateLast bool
+	// uninstall instead of rollback (upgrades).
+	uninstall bool
+	// retryOnFailure: strategy RetryOnFailure, retried without remediation and never exhausted.
+	retryOnFailure bool
+}
+
+func (m remediation) exhausted(failures int64) bool {
+	return m.retries >= 0 && failures > int64(m.retries)
+}
+
+func installRemediation(obj *v2.HelmRelease) remediation {
+	m := remediation{uninstall: true}
+	if in := obj.Spec.Install; in != nil {
+		if rm := in.Remediation; rm != nil {
+			m.retries = rm.Retries
+			m.remediateLast = rm.RemediateLastFailure != nil && *rm.RemediateLastFailure
 		}
-		msg := fmt.Sprintf("%s failed for release %s/%s with chart %s@%s: %v", title, release.TargetNamespace(obj), name, s.loaded.Metadata.Name, version, err)
-		conditions.MarkFalse(obj, v2.ReleasedCondition, failed, "%s", msg)
-		return lifecycle.Failed("", failed, errors.New(msg))
+		m.retryOnFailure = in.Strategy != nil && in.Strategy.Name == "RetryOnFailure"
 	}
-	obj.Status.Failures, obj.Status.InstallFailures, obj.Status.UpgradeFailures = 0, 0, 0
-	conditions.MarkTrue(obj, v2.ReleasedCondition, reason, "%s succeeded for release %s/%s.v%d with chart %s@%s",
-		title, release.TargetNamespace(obj), name, rel.Version, s.loaded.Metadata.Name, version)
-	s.Announce(reason, "%s succeeded for release %s/%s.v%d with chart %s@%s", title, release.TargetNamespace(obj), name, rel.Version, s.loaded.Metadata.Name, version)
-	return nil
+	return m
+}
+
+func upgradeRemediation(obj *v2.HelmRelease) remediation {
+	m := remediation{}
+	if up := obj.Spec.Upgrade; up != nil {
+		if rm := up.Remediation; rm != nil {
+			m.retries = rm.Retries
+			m.remediateLast = rm.Retries > 0
+			if rm.RemediateLastFailure != nil {
+				m.remediateLast = *rm.RemediateLastFailure
+			}
+			m.uninstall = rm.Strategy != nil && *rm.Strategy == "uninstall"
+		}
+		m.retryOnFailure = up.Strategy != nil && up.Strategy.Name == "RetryOnFailure"
+	}
+	return m
+}
+
+// remediate undoes a failed action: a failed install is uninstalled; a failed upgrade is
+// rolled back to the previous revision (or uninstalled). Remediated tells the outcome.
+func (r *HelmReleaseReconciler) remediate(s *releaseScope, runner *action.Runner, name string, install bool, m remediation, o action.Options, target string) {
+	obj := s.Object
+	if install || m.uninstall {
+		verb := "uninstall"
+		if !install {
+			verb = "uninstall-remediation"
+		}
+		if err := runner.Uninstall(name, o.Timeout, false, false); err != nil && !errors.Is(err, action.ErrNotFound) {
+			conditions.MarkFalse(obj, v2.RemediatedCondition, v2.UninstallFailedReason, "Helm uninstall failed for %s: %v", target, err)
+			return
+		}
+		if len(obj.Status.History) > 0 {
+			obj.Status.History[0].Action = verb
+		}
+		conditions.MarkTrue(obj, v2.RemediatedCondition, v2.UninstallSucceededReason, "Helm uninstall succeeded for %s", target)
+		s.Announce(v2.UninstallSucceededReason, "Helm uninstall succeeded for %s", target)
+		return
+	}
+	if err := runner.Rollback(name, 0, o); err != nil {
+		conditions.MarkFalse(obj, v2.RemediatedCondition, v2.RollbackFailedReason, "Helm rollback failed for %s: %v", target, err)
+		return
+	}
+	if rel, err := runner.Last(name); err == nil {
+		obj.Status.LastReleaseRevision = rel.Version
+		obj.Status.History = record(obj.Status.History, rel, "rollback")
+	}
+	conditions.MarkTrue(obj, v2.RemediatedCondition, v2.RollbackSucceededReason, "Helm rollback to previous release %s succeeded", target)
+	s.Announce(v2.RollbackSucceededReason, "Helm rollback to previous release %s succeeded", target)
 }
 
 // options are the install and upgrade options the spec sets.
@@ -349,10 +465,11 @@ func (r *HelmReleaseReconciler) options(obj *v2.HelmRelease, name string) action
 	return o
 }
 
-// record puts the release at the head of the history (replacing its own revision).
-func record(history v2.Snapshots, rel *releasev1.Release, verb, digest string) v2.Snapshots {
+// record puts the release at the head of the history (replacing its own revision); its config
+// digest is that of the values Helm stored with it.
+func record(history v2.Snapshots, rel *releasev1.Release, verb string) v2.Snapshots {
 	snap := &v2.Snapshot{APIVersion: "v2", Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, Action: verb,
-		ConfigDigest: digest, Digest: fmt.Sprintf("%s.v%d", rel.Name, rel.Version)}
+		ConfigDigest: values.Digest(rel.Config), Digest: fmt.Sprintf("%s.v%d", rel.Name, rel.Version)}
 	if rel.Info != nil {
 		snap.Status = rel.Info.Status.String()
 		snap.FirstDeployed, snap.LastDeployed = metav1.NewTime(rel.Info.FirstDeployed), metav1.NewTime(rel.Info.LastDeployed)

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	helmaction "helm.sh/helm/v4/pkg/action"
+	releasecommon "helm.sh/helm/v4/pkg/release/common"
+	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
+	"github.com/driftless-dev/driftless/helm-controller/internal/action"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
@@ -224,7 +228,8 @@ func newRelease(t *testing.T, ns string, mutate func(*v2.HelmRelease)) client.Ob
 }
 
 // Values that cannot be composed (a missing Secret, a key that is not YAML) and a chart that
-// refuses the values fail with the reason Flux gives, count the failure, and show no value.
+// refuses the values fail with the reason Flux gives, count the failure (stalled, with no
+// install retries by default), and show no value.
 func TestHelmReleaseFailures(t *testing.T) {
 	ctx := testenv.Context(t)
 	ns := newNamespace(t)
@@ -272,7 +277,8 @@ func TestHelmReleaseFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	failed := waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
-		if c.Reason != v2.InstallFailedReason || !strings.Contains(c.Message, "greeting is required") || o.Status.InstallFailures == 0 {
+		// No install retries by default: the failure stalls the release at once.
+		if c.Reason != v2.RetriesExceededReason || !strings.Contains(c.Message, "Helm install failed") || !strings.Contains(c.Message, "greeting is required") || o.Status.InstallFailures != 1 {
 			return fmt.Errorf("ready %s %s: %s, install failures %d", c.Status, c.Reason, c.Message, o.Status.InstallFailures)
 		}
 		return nil
@@ -326,5 +332,115 @@ func TestSuspendedHelmReleaseDeletedStaysInstalled(t *testing.T) {
 	}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sh.helm.release.v1.demo.v1"}, &corev1.Secret{}); err != nil {
 		t.Errorf("the release Secret: %v", err)
+	}
+}
+
+func setValues(t *testing.T, key client.ObjectKey, raw string) {
+	t.Helper()
+	hr := &v2.HelmRelease{}
+	if err := env.Client.Get(testenv.Context(t), key, hr); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(hr.DeepCopy())
+	hr.Spec.Values = &runtime.RawExtension{Raw: []byte(raw)}
+	if err := env.Client.Patch(testenv.Context(t), hr, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An upgrade the API server refuses (an object name that cannot be one) with one retry: rolled
+// back to the last good revision (Remediated RollbackSucceeded), tried again, rolled back
+// again and Stalled RetriesExceeded; new values that work release again. A first install that
+// fails with the default (no retries) is Stalled at once and installed anew on new values.
+func TestHelmReleaseRemediation(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	key := newRelease(t, ns, func(hr *v2.HelmRelease) {
+		hr.Spec.Upgrade = &v2.Upgrade{Remediation: &v2.UpgradeRemediation{Retries: 1}}
+	})
+	serveChart(t, ns, ns+"-demo", "1.0.0")
+	waitRelease(t, key, releasedAt(1, "1.0.0"))
+
+	setValues(t, key, `{"suffix":"NOT_A_NAME","greeting":"broken"}`)
+	stalled := waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Reason != v2.RetriesExceededReason || o.Status.UpgradeFailures != 2 {
+			return fmt.Errorf("ready %s %s: %s; upgrade failures %d", c.Status, c.Reason, c.Message, o.Status.UpgradeFailures)
+		}
+		return nil
+	})
+	remediated := false
+	for _, c := range stalled.Status.Conditions {
+		remediated = remediated || (c.Type == v2.RemediatedCondition && c.Status == metav1.ConditionTrue && c.Reason == v2.RollbackSucceededReason)
+	}
+	if !remediated || stalled.Status.History[0].Action != "rollback" || stalled.Status.History[0].Status != "deployed" {
+		t.Errorf("not rolled back: %+v, history[0] %+v", stalled.Status.Conditions, stalled.Status.History[0])
+	}
+	cm := &corev1.ConfigMap{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Data["greeting"] != "hello" {
+		t.Errorf("the last good ConfigMap: %+v %v", cm.Data, err)
+	}
+	setValues(t, key, `{"greeting":"fixed"}`)
+	waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Status != metav1.ConditionTrue || c.Reason != v2.UpgradeSucceededReason || o.Status.UpgradeFailures != 0 {
+			return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+
+	// A first install that fails: Stalled with no retries, installed afresh on new values.
+	ns2 := newNamespace(t)
+	key2 := newRelease(t, ns2, func(hr *v2.HelmRelease) {
+		hr.Spec.Values = &runtime.RawExtension{Raw: []byte(`{"suffix":"NOT_A_NAME"}`)}
+	})
+	serveChart(t, ns2, ns2+"-demo", "1.0.0")
+	waitRelease(t, key2, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Reason != v2.RetriesExceededReason || o.Status.InstallFailures != 1 {
+			return fmt.Errorf("ready %s %s: %s; install failures %d", c.Status, c.Reason, c.Message, o.Status.InstallFailures)
+		}
+		return nil
+	})
+	setValues(t, key2, `{"greeting":"second try"}`)
+	waitRelease(t, key2, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Status != metav1.ConditionTrue || c.Reason != v2.InstallSucceededReason {
+			return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+}
+
+// A release left 'pending-upgrade' (its controller killed mid-action) is unlocked and upgraded
+// on the next change, without a manual step.
+func TestHelmReleasePendingIsUnlocked(t *testing.T) {
+	ns := newNamespace(t)
+	key := newRelease(t, ns, nil)
+	serveChart(t, ns, ns+"-demo", "1.0.0")
+	waitRelease(t, key, releasedAt(1, "1.0.0"))
+
+	cfg := helmaction.NewConfiguration()
+	if err := cfg.Init(action.NewGetter(env.Config, ns), ns, "secret"); err != nil {
+		t.Fatal(err)
+	}
+	last, err := cfg.Releases.Last("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What Helm leaves when killed mid-upgrade: v1 deployed, v2 pending-upgrade.
+	pending := *last.(*releasev1.Release)
+	info := *pending.Info
+	pending.Info, pending.Version = &info, 2
+	pending.SetStatus(releasecommon.StatusPendingUpgrade, "killed mid-upgrade")
+	if err := cfg.Releases.Create(&pending); err != nil {
+		t.Fatal(err)
+	}
+	setValues(t, key, `{"greeting":"after the crash"}`)
+	waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Status != metav1.ConditionTrue || c.Reason != v2.UpgradeSucceededReason || o.Status.LastReleaseRevision != 3 {
+			return fmt.Errorf("ready %s %s: %s; revision %d", c.Status, c.Reason, c.Message, o.Status.LastReleaseRevision)
+		}
+		return nil
+	})
+	cm := &corev1.ConfigMap{}
+	if err := env.Client.Get(testenv.Context(t), client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Data["greeting"] != "after the crash" {
+		t.Errorf("after the unlock: %+v %v", cm.Data, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -52,6 +53,7 @@ func run(m *testing.M) (int, error) {
 	defer charts.Close()
 
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil))) // the Helm SDK's own warnings
 	log := ctrl.Log.WithName("test")
 	mgr, err := env.NewManager(log)
 	if err != nil {
@@ -108,7 +110,7 @@ func chartArchive(t *testing.T, version string) []byte {
 	files := map[string]string{
 		"demo/Chart.yaml":            "apiVersion: v2\nname: demo\nversion: " + version + "\nappVersion: \"1.0\"\n",
 		"demo/values.yaml":           "greeting: hello\n",
-		"demo/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ required \"greeting is required\" .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n",
+		"demo/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-{{ .Values.suffix | default \"config\" }}\ndata:\n  greeting: {{ required \"greeting is required\" .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n",
 	}
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)

@@ -128,6 +128,9 @@ func Merge(a, b map[string]any) map[string]any {
 // Digest identifies composed values: sha256 of their JSON (keys sorted), as
 // 'sha256:<hex>'.
 func Digest(values map[string]any) string {
+	if values == nil {
+		values = map[string]any{} // no values and empty values are the same
+	}
 	data, err := json.Marshal(values)
 	if err != nil {
 		data = []byte(fmt.Sprint(values))
