@@ -10,9 +10,11 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/labels"
 
 	helmv2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
 	"github.com/driftless-dev/driftless/helm-controller/internal/controller"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/app"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
@@ -20,8 +22,13 @@ import (
 
 const controllerName = "helm-controller"
 
+// watchConfigs is --watch-configs-label-selector.
+var watchConfigs string
+
 func main() {
 	opts := app.NewOptions(controllerName, 4)
+	pflag.StringVar(&watchConfigs, "watch-configs-label-selector", meta.ReconcileWatchLabel+"="+meta.ReconcileWatchEnabled,
+		"Reconcile a HelmRelease at once when a ConfigMap or Secret of its valuesFrom changes, if that object matches this label selector; empty: only at the interval.")
 	if err := app.ParseFlags(opts, pflag.CommandLine, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -33,6 +40,14 @@ func main() {
 // setup registers the HelmRelease reconciler.
 func setup(_ context.Context, rt *app.Runtime) error {
 	mgr, shared := rt.Manager, rt.Options
+	var selector labels.Selector
+	if watchConfigs != "" {
+		sel, err := labels.Parse(watchConfigs)
+		if err != nil {
+			return fmt.Errorf("--watch-configs-label-selector: %w", err)
+		}
+		selector = sel
+	}
 	// Parts of the Helm SDK log through slog's default logger: into the structured log too.
 	slog.SetDefault(slog.New(logr.ToSlogHandler(rt.Log.WithName("helm"))))
 	return (&controller.HelmReleaseReconciler{
@@ -42,6 +57,7 @@ func setup(_ context.Context, rt *app.Runtime) error {
 		Fetcher:               &artifact.Fetcher{},
 		DefaultServiceAccount: shared.DefaultServiceAccount,
 		NoCrossNamespaceRefs:  shared.NoCrossNamespaceRefs,
+		WatchConfigsSelector:  selector,
 		DependencyRetry:       shared.RequeueDependency,
 		JitterPercent:         shared.IntervalJitterPercentage,
 		MinRetryDelay:         shared.MinRetryDelay,

@@ -17,8 +17,10 @@ import (
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	releasecommon "helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -59,6 +61,9 @@ type HelmReleaseReconciler struct {
 	Fetcher *artifact.Fetcher
 	// DefaultServiceAccount is --default-service-account.
 	DefaultServiceAccount string
+	// WatchConfigsSelector, when set, selects the ConfigMaps and Secrets whose changes
+	// reconcile the releases that read them (valuesFrom) at once.
+	WatchConfigsSelector labels.Selector
 	// NoCrossNamespaceRefs refuses a chart source or chartRef in another namespace.
 	NoCrossNamespaceRefs bool
 	DependencyRetry      time.Duration
@@ -131,11 +136,47 @@ func (r *HelmReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		JitterPercent: r.JitterPercent,
 		RateLimiter:   requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay),
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v2.HelmRelease{}, builder.WithPredicates(predicates.SpecOrRequest())).
-		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(releaseOfChart)).
-		WithOptions(r.runtime.ControllerOptions(r.Concurrent)).
-		Complete(r)
+		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(releaseOfChart))
+	if r.WatchConfigsSelector != nil {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v2.HelmRelease{}, valuesIndexKey, indexValues); err != nil {
+			return err
+		}
+		for _, config := range []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}} {
+			b = b.Watches(config, handler.EnqueueRequestsFromMapFunc(r.valuesReaders), builder.WithPredicates(predicates.ConfigChanged(r.WatchConfigsSelector)))
+		}
+	}
+	return b.WithOptions(r.runtime.ControllerOptions(r.Concurrent)).Complete(r)
+}
+
+// valuesIndexKey indexes HelmReleases by the '<kind>/<name>' of their valuesFrom referents.
+const valuesIndexKey = ".spec.valuesFrom"
+
+func indexValues(o client.Object) []string {
+	hr := o.(*v2.HelmRelease)
+	keys := make([]string, 0, len(hr.Spec.ValuesFrom))
+	for _, ref := range hr.Spec.ValuesFrom {
+		keys = append(keys, ref.Kind+"/"+ref.Name)
+	}
+	return keys
+}
+
+// valuesReaders maps a watched ConfigMap or Secret to the HelmReleases that read it.
+func (r *HelmReleaseReconciler) valuesReaders(ctx context.Context, o client.Object) []reconcile.Request {
+	kind := "ConfigMap"
+	if _, ok := o.(*corev1.Secret); ok {
+		kind = "Secret"
+	}
+	list := &v2.HelmReleaseList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{valuesIndexKey: kind + "/" + o.GetName()}); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, hr := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: hr.Namespace, Name: hr.Name}})
+	}
+	return out
 }
 
 // releaseOfChart maps a HelmChart made from a template to its HelmRelease, by its labels.

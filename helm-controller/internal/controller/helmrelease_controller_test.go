@@ -444,3 +444,31 @@ func TestHelmReleasePendingIsUnlocked(t *testing.T) {
 		t.Errorf("after the unlock: %+v %v", cm.Data, err)
 	}
 }
+
+// A valuesFrom Secret labelled reconcile.fluxcd.io/watch=Enabled upgrades the release as soon
+// as its data changes, with no change to the HelmRelease.
+func TestHelmReleaseFollowsAWatchedValuesSecret(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "watched", Labels: map[string]string{meta.ReconcileWatchLabel: meta.ReconcileWatchEnabled}},
+		StringData: map[string]string{"values.yaml": "greeting: one\n"},
+	}
+	if err := env.Client.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	key := newRelease(t, ns, func(hr *v2.HelmRelease) {
+		hr.Spec.ValuesFrom = []meta.ValuesReference{{Kind: "Secret", Name: "watched"}}
+	})
+	serveChart(t, ns, ns+"-demo", "1.0.0")
+	waitRelease(t, key, releasedAt(1, "1.0.0"))
+	s.StringData = map[string]string{"values.yaml": "greeting: two\n"}
+	if err := env.Client.Update(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, key, releasedAt(2, "1.0.0"))
+	cm := &corev1.ConfigMap{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Data["greeting"] != "two" {
+		t.Errorf("after the Secret changed: %+v %v", cm.Data, err)
+	}
+}

@@ -17,10 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/testenv"
@@ -61,13 +63,14 @@ func run(m *testing.M) (int, error) {
 	}
 	recorder := events.NewRecorder(mgr.GetEventRecorderFor("helm-controller"), env.Scheme, "helm-controller", nil, log)
 	if err := (&HelmReleaseReconciler{
-		Client:          mgr.GetClient(),
-		Events:          recorder,
-		Fetcher:         &artifact.Fetcher{Backoff: time.Millisecond, Retries: 1},
-		DependencyRetry: time.Hour, // a HelmChart's new artifact must be what triggers the release
-		MinRetryDelay:   200 * time.Millisecond,
-		MaxRetryDelay:   2 * time.Second,
-		Concurrent:      4,
+		Client:               mgr.GetClient(),
+		Events:               recorder,
+		Fetcher:              &artifact.Fetcher{Backoff: time.Millisecond, Retries: 1},
+		DependencyRetry:      time.Hour, // a HelmChart's new artifact must be what triggers the release
+		WatchConfigsSelector: labels.SelectorFromSet(labels.Set{meta.ReconcileWatchLabel: meta.ReconcileWatchEnabled}),
+		MinRetryDelay:        200 * time.Millisecond,
+		MaxRetryDelay:        2 * time.Second,
+		Concurrent:           4,
 	}).SetupWithManager(mgr); err != nil {
 		return 0, err
 	}

@@ -202,7 +202,7 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return err
 		}
 		for _, config := range []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}} {
-			b = b.Watches(config, handler.EnqueueRequestsFromMapFunc(r.configReferrers), builder.WithPredicates(configChanged(r.WatchConfigsSelector)))
+			b = b.Watches(config, handler.EnqueueRequestsFromMapFunc(r.configReferrers), builder.WithPredicates(predicates.ConfigChanged(r.WatchConfigsSelector)))
 		}
 	}
 	return b.WithOptions(r.runtime.ControllerOptions(r.Concurrent)).Complete(r)

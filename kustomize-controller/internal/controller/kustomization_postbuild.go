@@ -5,13 +5,9 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
@@ -95,29 +91,4 @@ func (r *KustomizationReconciler) configReferrers(ctx context.Context, o client.
 		kind = "Secret"
 	}
 	return r.indexed(ctx, configIndexKey, sourceKey(kind, o.GetNamespace(), o.GetName()))
-}
-
-// configChanged passes the ConfigMaps and Secrets that opted into the watch (their labels
-// match WatchConfigsSelector) when they appear, go or change their data.
-func configChanged(selector labels.Selector) predicate.Predicate {
-	selected := func(o client.Object) bool { return selector.Matches(labels.Set(o.GetLabels())) }
-	return predicate.Funcs{
-		CreateFunc:  func(e event.CreateEvent) bool { return selected(e.Object) },
-		DeleteFunc:  func(e event.DeleteEvent) bool { return selected(e.Object) },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			if !selected(e.ObjectNew) {
-				return false
-			}
-			switch o := e.ObjectOld.(type) {
-			case *corev1.ConfigMap:
-				n := e.ObjectNew.(*corev1.ConfigMap)
-				return !equality.Semantic.DeepEqual(o.Data, n.Data) || !equality.Semantic.DeepEqual(o.BinaryData, n.BinaryData) || !selected(o)
-			case *corev1.Secret:
-				n := e.ObjectNew.(*corev1.Secret)
-				return !equality.Semantic.DeepEqual(o.Data, n.Data) || !selected(o)
-			}
-			return false
-		},
-	}
 }
