@@ -12,6 +12,7 @@ import (
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/kube"
+	"helm.sh/helm/v4/pkg/postrenderer"
 	ri "helm.sh/helm/v4/pkg/release"
 	releasecommon "helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
@@ -70,6 +71,8 @@ type Options struct {
 	PreserveValues bool
 	MaxHistory     int
 	Description    string
+	// PostRenderer runs over the rendered manifests (hooks included).
+	PostRenderer postrenderer.PostRenderer
 }
 
 func (o Options) waitStrategy() kube.WaitStrategy {
@@ -87,7 +90,7 @@ func (r *Runner) Install(ctx context.Context, chart *chartv2.Chart, values map[s
 	a.CreateNamespace, a.SkipCRDs, a.Replace = o.CreateNamespace, o.SkipCRDs, o.Replace
 	a.ServerSideApply, a.ForceConflicts = o.ServerSideApply, o.ServerSideApply
 	a.DisableOpenAPIValidation, a.SkipSchemaValidation, a.TakeOwnership = o.DisableOpenAPIValidation, o.SkipSchemaValidation, o.TakeOwnership
-	a.Description = o.Description
+	a.Description, a.PostRenderer = o.Description, o.PostRenderer
 	rel, err := a.RunWithContext(ctx, chart, values)
 	return asRelease(rel, err)
 }
@@ -104,7 +107,7 @@ func (r *Runner) Upgrade(ctx context.Context, chart *chartv2.Chart, values map[s
 	}
 	a.DisableOpenAPIValidation, a.SkipSchemaValidation, a.TakeOwnership = o.DisableOpenAPIValidation, o.SkipSchemaValidation, o.TakeOwnership
 	a.ResetValues, a.ReuseValues = !o.PreserveValues, o.PreserveValues
-	a.Description = o.Description
+	a.Description, a.PostRenderer = o.Description, o.PostRenderer
 	rel, err := a.RunWithContext(ctx, o.ReleaseName, chart, values)
 	return asRelease(rel, err)
 }

@@ -31,6 +31,7 @@ import (
 
 	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
 	"github.com/driftless-dev/driftless/helm-controller/internal/action"
+	"github.com/driftless-dev/driftless/helm-controller/internal/postrender"
 	"github.com/driftless-dev/driftless/helm-controller/internal/release"
 	"github.com/driftless-dev/driftless/helm-controller/internal/values"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
@@ -345,7 +346,8 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 	}
 	if last != nil && last.Info != nil && last.Info.Status == releasecommon.StatusDeployed && len(obj.Status.History) > 0 {
 		h := obj.Status.History[0]
-		if h.Version == last.Version && h.ChartVersion == version && h.ConfigDigest == s.digest {
+		if h.Version == last.Version && h.ChartVersion == version && h.ConfigDigest == s.digest &&
+			obj.Status.ObservedCommonMetadataDigest == commonMetadataDigest(obj) {
 			return nil // in sync
 		}
 	}
@@ -390,6 +392,7 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 	target := fmt.Sprintf("release %s/%s", release.TargetNamespace(obj), name)
 	if err == nil {
 		obj.Status.Failures, obj.Status.InstallFailures, obj.Status.UpgradeFailures = 0, 0, 0
+		obj.Status.ObservedCommonMetadataDigest = commonMetadataDigest(obj)
 		conditions.Delete(obj, v2.RemediatedCondition)
 		conditions.MarkTrue(obj, v2.ReleasedCondition, reason, "%s succeeded for %s.v%d with chart %s@%s", title, target, rel.Version, s.loaded.Metadata.Name, version)
 		s.Announce(reason, "%s succeeded for %s.v%d with chart %s@%s", title, target, rel.Version, s.loaded.Metadata.Name, version)
@@ -503,7 +506,27 @@ func (r *HelmReleaseReconciler) options(obj *v2.HelmRelease, name string) action
 	if in := obj.Spec.Install; in != nil {
 		o.CreateNamespace = in.CreateNamespace
 	}
+	// Every object carries its owner's labels, over spec.commonMetadata, as in Flux.
+	pr := postrender.Metadata{Labels: map[string]string{}}
+	if cm := obj.Spec.CommonMetadata; cm != nil {
+		for k, v := range cm.Labels {
+			pr.Labels[k] = v
+		}
+		pr.Annotations = cm.Annotations
+	}
+	pr.Labels[release.NameLabel], pr.Labels[release.NamespaceLabel] = obj.Name, obj.Namespace
+	o.PostRenderer = pr
 	return o
+}
+
+// commonMetadataDigest identifies spec.commonMetadata ('' when unset), so that a change of it
+// upgrades the release.
+func commonMetadataDigest(obj *v2.HelmRelease) string {
+	cm := obj.Spec.CommonMetadata
+	if cm == nil || (len(cm.Labels) == 0 && len(cm.Annotations) == 0) {
+		return ""
+	}
+	return values.Digest(map[string]any{"labels": cm.Labels, "annotations": cm.Annotations})
 }
 
 // record puts the release at the head of the history (replacing its own revision); its config

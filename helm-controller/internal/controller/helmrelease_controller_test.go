@@ -137,6 +137,9 @@ func TestHelmReleaseInstallsUpgradesAndUninstalls(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Data["greeting"] != "inline" {
 		t.Fatalf("the rendered ConfigMap: %+v %v", cm.Data, err)
 	}
+	if cm.Labels["helm.toolkit.fluxcd.io/name"] != "demo" || cm.Labels["helm.toolkit.fluxcd.io/namespace"] != ns {
+		t.Errorf("the rendered object lacks its owner labels: %v", cm.Labels)
+	}
 	secret := &corev1.Secret{}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sh.helm.release.v1.demo.v1"}, secret); err != nil {
 		t.Fatalf("Helm's release Secret: %v", err)
@@ -470,5 +473,20 @@ func TestHelmReleaseFollowsAWatchedValuesSecret(t *testing.T) {
 	cm := &corev1.ConfigMap{}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Data["greeting"] != "two" {
 		t.Errorf("after the Secret changed: %+v %v", cm.Data, err)
+	}
+
+	// commonMetadata: a change upgrades, and every object carries it.
+	hr := &v2.HelmRelease{}
+	if err := env.Client.Get(ctx, key, hr); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(hr.DeepCopy())
+	hr.Spec.CommonMetadata = &v2.CommonMetadata{Labels: map[string]string{"team": "web"}, Annotations: map[string]string{"owner": "platform"}}
+	if err := env.Client.Patch(ctx, hr, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, key, releasedAt(3, "1.0.0"))
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Labels["team"] != "web" || cm.Annotations["owner"] != "platform" || cm.Labels["helm.toolkit.fluxcd.io/name"] != "demo" {
+		t.Errorf("commonMetadata: %v %v %v", cm.Labels, cm.Annotations, err)
 	}
 }
