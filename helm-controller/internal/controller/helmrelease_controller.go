@@ -519,7 +519,7 @@ func (r *HelmReleaseReconciler) options(obj *v2.HelmRelease, name string) action
 	return o
 }
 
-// commonMetadataDigest identifies spec.commonMetadata ('' when unset), so that a change of it
+// commonMetadataDigest identifies spec.commonMetadata (” when unset), so that a change of it
 // upgrades the release.
 func commonMetadataDigest(obj *v2.HelmRelease) string {
 	cm := obj.Spec.CommonMetadata
