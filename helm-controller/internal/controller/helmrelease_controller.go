@@ -124,6 +124,7 @@ func (r *HelmReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		New:      func() *v2.HelmRelease { return &v2.HelmRelease{} },
 		NewScope: func(s *lifecycle.Scope[*v2.HelmRelease]) *releaseScope { return &releaseScope{Scope: s} },
 		Steps: []lifecycle.Step[*releaseScope]{
+			{Run: r.reconcileTarget},
 			{Run: r.reconcileChart},
 			{Run: r.reconcileValues},
 			{Run: r.reconcileRelease},
@@ -192,6 +193,17 @@ func releaseOfChart(_ context.Context, o client.Object) []reconcile.Request {
 // Reconcile implements reconcile.Reconciler.
 func (r *HelmReleaseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return r.runtime.Reconcile(ctx, req)
+}
+
+// reconcileTarget refuses a HelmRelease meant for another cluster: installing here what was
+// meant for another would be worse than nothing.
+// Fails with: Stalled (ReconciliationFailed) for spec.kubeConfig.
+func (r *HelmReleaseReconciler) reconcileTarget(_ context.Context, s *releaseScope) error {
+	if s.Object.Spec.KubeConfig != nil {
+		return lifecycle.Stalled("", meta.ReconciliationFailedReason,
+			errors.New("spec.kubeConfig: releasing to a remote cluster is not supported yet; nothing was installed"))
+	}
+	return nil
 }
 
 // reconcileChart keeps the HelmChart of spec.chart equal to its template (or reads the one
@@ -329,6 +341,9 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 		return lifecycle.Failed("", v2.InitFailedReason, err)
 	}
 	name := release.Name(obj)
+	if err := r.uninstallMoved(ctx, s, name); err != nil {
+		return err
+	}
 	obj.Status.StorageNamespace = release.StorageNamespace(obj)
 	version := s.loaded.Metadata.Version
 	if obj.Status.LastAttemptedRevision != version || obj.Status.LastAttemptedConfigDigest != s.digest || obj.Status.LastAttemptedGeneration != obj.Generation {
@@ -413,6 +428,33 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 		return lifecycle.Stalled("", v2.RetriesExceededReason, fmt.Errorf("%s; no retries left (%d attempt(s))", msg, *failures))
 	}
 	return lifecycle.Failed("", failedReason, errors.New(msg))
+}
+
+// uninstallMoved uninstalls the release the history names when the release name, target
+// namespace or storage namespace changed since: the new one is installed afresh, as in Flux.
+func (r *HelmReleaseReconciler) uninstallMoved(ctx context.Context, s *releaseScope, name string) error {
+	obj := s.Object
+	if len(obj.Status.History) == 0 {
+		return nil
+	}
+	h, storage := obj.Status.History[0], obj.Status.StorageNamespace
+	if storage == "" {
+		storage = release.StorageNamespace(obj)
+	}
+	if h.Name == name && h.Namespace == release.TargetNamespace(obj) && storage == release.StorageNamespace(obj) {
+		return nil
+	}
+	old, err := action.NewRunner(r.tenantConfig(obj), storage, h.Namespace, slog.New(logr.ToSlogHandler(ctrl.LoggerFrom(ctx).WithName("helm"))))
+	if err != nil {
+		return lifecycle.Failed("", v2.InitFailedReason, err)
+	}
+	if err := old.Uninstall(h.Name, defaultTimeout, false, false); err != nil && !errors.Is(err, action.ErrNotFound) {
+		return lifecycle.Failed("", v2.UninstallFailedReason, fmt.Errorf("uninstalling the release '%s/%s' this HelmRelease no longer names: %w", h.Namespace, h.Name, err))
+	}
+	s.Announce(v2.UninstallSucceededReason, "Helm uninstall succeeded for release %s/%s.v%d: the release name or namespace changed", h.Namespace, h.Name, h.Version)
+	obj.Status.History, obj.Status.LastReleaseRevision = nil, 0
+	obj.Status.Failures, obj.Status.InstallFailures, obj.Status.UpgradeFailures = 0, 0, 0
+	return nil
 }
 
 // remediation is what install/upgrade.remediation says to do after a failure.
@@ -519,7 +561,7 @@ func (r *HelmReleaseReconciler) options(obj *v2.HelmRelease, name string) action
 	return o
 }
 
-// commonMetadataDigest identifies spec.commonMetadata (” when unset), so that a change of it
+// commonMetadataDigest identifies spec.commonMetadata (empty when unset), so that a change of it
 // upgrades the release.
 func commonMetadataDigest(obj *v2.HelmRelease) string {
 	cm := obj.Spec.CommonMetadata
@@ -554,7 +596,8 @@ func record(history v2.Snapshots, rel *releasev1.Release, verb string) v2.Snapsh
 // installed, as in Flux.
 func (r *HelmReleaseReconciler) finalize(ctx context.Context, s *releaseScope) error {
 	obj := s.Object
-	if !obj.Spec.Suspend {
+	// A suspended release stays installed; one meant for another cluster was never installed here.
+	if !obj.Spec.Suspend && obj.Spec.KubeConfig == nil {
 		runner, err := r.runner(ctx, obj)
 		if err != nil {
 			return err

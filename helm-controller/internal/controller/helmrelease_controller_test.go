@@ -490,3 +490,48 @@ func TestHelmReleaseFollowsAWatchedValuesSecret(t *testing.T) {
 		t.Errorf("commonMetadata: %v %v %v", cm.Labels, cm.Annotations, err)
 	}
 }
+
+// A new releaseName uninstalls the old release and installs the new one; a HelmRelease for a
+// remote cluster (spec.kubeConfig) installs nothing and is Stalled.
+func TestHelmReleaseRenamedAndRemote(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	key := newRelease(t, ns, nil)
+	serveChart(t, ns, ns+"-demo", "1.0.0")
+	waitRelease(t, key, releasedAt(1, "1.0.0"))
+	hr := &v2.HelmRelease{}
+	if err := env.Client.Get(ctx, key, hr); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(hr.DeepCopy())
+	hr.Spec.ReleaseName = "renamed"
+	if err := env.Client.Patch(ctx, hr, patch); err != nil {
+		t.Fatal(err)
+	}
+	got := waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Status != metav1.ConditionTrue || len(o.Status.History) != 1 || o.Status.History[0].Name != "renamed" {
+			return fmt.Errorf("ready %s %s: %s; history %d", c.Status, c.Reason, c.Message, len(o.Status.History))
+		}
+		return nil
+	})
+	if got.Status.LastReleaseRevision != 1 {
+		t.Errorf("the renamed release is at revision %d", got.Status.LastReleaseRevision)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("the old release's ConfigMap is still there (%v)", err)
+		}
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "renamed-config"}, &corev1.ConfigMap{})
+	})
+
+	remote := newNamespace(t)
+	rkey := newRelease(t, remote, func(hr *v2.HelmRelease) {
+		hr.Spec.KubeConfig = &meta.KubeConfigReference{SecretRef: &meta.SecretKeyReference{Name: "remote"}}
+	})
+	waitRelease(t, rkey, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Reason != meta.ReconciliationFailedReason || !strings.Contains(c.Message, "spec.kubeConfig") || o.Status.HelmChart != "" {
+			return fmt.Errorf("ready %s %s: %s; helmChart %q", c.Status, c.Reason, c.Message, o.Status.HelmChart)
+		}
+		return nil
+	})
+}
