@@ -125,6 +125,7 @@ func (r *HelmReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		NewScope: func(s *lifecycle.Scope[*v2.HelmRelease]) *releaseScope { return &releaseScope{Scope: s} },
 		Steps: []lifecycle.Step[*releaseScope]{
 			{Run: r.reconcileTarget},
+			{Run: r.reconcileDependencies},
 			{Run: r.reconcileChart},
 			{Run: r.reconcileValues},
 			{Run: r.reconcileRelease},
@@ -140,7 +141,11 @@ func (r *HelmReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v2.HelmRelease{}, builder.WithPredicates(predicates.SpecOrRequest())).
-		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(releaseOfChart))
+		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(releaseOfChart)).
+		Watches(&v2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(becameReady))
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v2.HelmRelease{}, dependencyIndexKey, indexDependencies); err != nil {
+		return err
+	}
 	if r.WatchConfigsSelector != nil {
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v2.HelmRelease{}, valuesIndexKey, indexValues); err != nil {
 			return err
@@ -295,7 +300,7 @@ func (r *HelmReleaseReconciler) applyChart(ctx context.Context, want *sourcev1.H
 // reconcileValues composes the values with the tenant's client.
 func (r *HelmReleaseReconciler) reconcileValues(ctx context.Context, s *releaseScope) error {
 	obj := s.Object
-	reader, err := client.New(r.tenantConfig(obj), client.Options{Scheme: r.Scheme(), Mapper: r.RESTMapper()})
+	reader, err := r.tenantReader(obj)
 	if err != nil {
 		return err
 	}
@@ -305,6 +310,15 @@ func (r *HelmReleaseReconciler) reconcileValues(ctx context.Context, s *releaseS
 	}
 	s.values, s.digest = vals, values.Digest(vals)
 	return nil
+}
+
+// tenantReader reads for the release: the controller's cached client without an account, an
+// impersonating client with one.
+func (r *HelmReleaseReconciler) tenantReader(obj *v2.HelmRelease) (client.Reader, error) {
+	if obj.Spec.ServiceAccountName == "" && r.DefaultServiceAccount == "" {
+		return r.Client, nil
+	}
+	return client.New(r.tenantConfig(obj), client.Options{Scheme: r.Scheme(), Mapper: r.RESTMapper()})
 }
 
 // tenantConfig is the REST config that acts for the release: the controller's own, or one

@@ -535,3 +535,35 @@ func TestHelmReleaseRenamedAndRemote(t *testing.T) {
 		return nil
 	})
 }
+
+// A HelmRelease waits (DependencyNotReady) for the HelmRelease it depends on, and proceeds as
+// soon as that one is ready; a readyExpr that cannot compile stalls it.
+func TestHelmReleaseDependsOn(t *testing.T) {
+	ns := newNamespace(t)
+	app := newRelease(t, ns, func(hr *v2.HelmRelease) {
+		hr.Name = "app"
+		hr.Spec.DependsOn = []meta.DependencyReference{{Name: "db"}}
+	})
+	waitRelease(t, app, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Reason != meta.DependencyNotReadyReason || !strings.Contains(c.Message, "dependency '"+ns+"/db' not found") || o.Status.HelmChart != "" {
+			return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+	db := newRelease(t, ns, func(hr *v2.HelmRelease) { hr.Name = "db" })
+	serveChart(t, ns, ns+"-db", "1.0.0")
+	waitRelease(t, db, releasedAt(1, "1.0.0"))
+	serveChart(t, ns, ns+"-app", "1.0.0") // made once db is ready: no retry is due for an hour
+	waitRelease(t, app, releasedAt(1, "1.0.0"))
+
+	bad := newRelease(t, ns, func(hr *v2.HelmRelease) {
+		hr.Name = "bad"
+		hr.Spec.DependsOn = []meta.DependencyReference{{Name: "db", ReadyExpr: "dep.status.("}}
+	})
+	waitRelease(t, bad, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Reason != meta.InvalidCELExpressionReason {
+			return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/ext"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // CostLimit bounds the work one evaluation may do, in CEL's cost units: the same per-call
@@ -198,4 +199,26 @@ func (c *cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.order.Len()
+}
+
+// ReadyExpr evaluates a dependsOn readyExpr with 'self' (the dependent) and 'dep' (the
+// dependency), both Kubernetes objects.
+func ReadyExpr(expr string, self, dep any) (bool, error) {
+	p, err := Compile([]string{"self", "dep"}, expr)
+	if err != nil {
+		return false, err
+	}
+	s, err := runtime.DefaultUnstructuredConverter.ToUnstructured(self)
+	if err != nil {
+		return false, err
+	}
+	d, err := runtime.DefaultUnstructuredConverter.ToUnstructured(dep)
+	if err != nil {
+		return false, err
+	}
+	ready, err := p.Eval(map[string]any{"self": s, "dep": d})
+	if err != nil {
+		return false, fmt.Errorf("readyExpr '%s': %w", expr, err)
+	}
+	return ready, nil
 }
