@@ -567,3 +567,41 @@ func TestHelmReleaseDependsOn(t *testing.T) {
 		return nil
 	})
 }
+
+// An artifact that is not a chart, or whose bytes are not its digest's, installs nothing and
+// says why (ArtifactFailed).
+func TestHelmReleaseRefusesABadArtifact(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	key := newRelease(t, ns, nil)
+	for _, tc := range []struct {
+		name, want string
+		data       []byte
+		digest     string
+	}{
+		{"not a chart", "is not a chart", []byte("just some bytes"), ""},
+		{"wrong digest", "digest mismatch", chartArchive(t, "1.0.0"), "sha256:" + strings.Repeat("0", 64)},
+	} {
+		url, digest := charts.publish(fmt.Sprintf("/helmchart/%s/bad-%d.tgz", ns, len(tc.want)), tc.data)
+		if tc.digest != "" {
+			digest = tc.digest
+		}
+		testenv.Eventually(t, 30*time.Second, func() error {
+			c := &sourcev1.HelmChart{}
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ns + "-demo"}, c); err != nil {
+				return err
+			}
+			c.Status.Artifact = &meta.Artifact{Path: "demo.tgz", URL: url, Revision: tc.name, Digest: digest, LastUpdateTime: metav1.Now()}
+			return env.Client.Status().Update(ctx, c)
+		})
+		waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+			if c.Status != metav1.ConditionFalse || c.Reason != meta.ArtifactFailedReason || !strings.Contains(c.Message, tc.want) || o.Status.LastReleaseRevision != 0 {
+				return fmt.Errorf("%s: ready %s %s: %s", tc.name, c.Status, c.Reason, c.Message)
+			}
+			return nil
+		})
+	}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sh.helm.release.v1.demo.v1"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a release was stored: %v", err)
+	}
+}
