@@ -48,8 +48,17 @@ import (
 // HelmChart's new artifact triggers it sooner.
 const defaultDependencyRetry = 30 * time.Second
 
-// defaultTimeout bounds each Kubernetes operation of an action when spec.timeout is unset.
+// defaultTimeout bounds each Kubernetes operation of an action when spec.timeout is zero.
 const defaultTimeout = 5 * time.Minute
+
+// releaseTimeout bounds each Kubernetes operation of the release's actions: spec.timeout, its
+// default of 5m when unset or zero.
+func releaseTimeout(obj *v2.HelmRelease) time.Duration {
+	if t := obj.GetTimeout(); t > 0 {
+		return t
+	}
+	return defaultTimeout
+}
 
 // HelmReleaseReconciler installs and upgrades HelmReleases.
 type HelmReleaseReconciler struct {
@@ -78,12 +87,11 @@ type HelmReleaseReconciler struct {
 
 type releaseScope struct {
 	*lifecycle.Scope[*v2.HelmRelease]
-	chart    *sourcev1.HelmChart
-	loaded   *chartv2.Chart
-	values   map[string]any
-	digest   string
-	runner   *action.Runner
-	tmpChart string
+	// reader reads as the tenant (see tenantReader).
+	reader client.Reader
+	loaded *chartv2.Chart
+	values map[string]any
+	digest string
 }
 
 var releasePolicy = &lifecycle.Policy[*v2.HelmRelease]{
@@ -130,12 +138,7 @@ func (r *HelmReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			{Run: r.reconcileValues},
 			{Run: r.reconcileRelease},
 		},
-		Finalize: r.finalize,
-		Release: func(s *releaseScope) {
-			if s.tmpChart != "" {
-				os.Remove(s.tmpChart)
-			}
-		},
+		Finalize:      r.finalize,
 		JitterPercent: r.JitterPercent,
 		RateLimiter:   requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay),
 	}
@@ -251,12 +254,12 @@ func (r *HelmReleaseReconciler) reconcileChart(ctx context.Context, s *releaseSc
 	if chart.Status.Artifact == nil {
 		return lifecycle.Waiting(meta.ArtifactFailedReason, r.DependencyRetry, "HelmChart '%s' is not ready: it has no artifact yet", key)
 	}
-	s.chart = chart
+	// The archive is only read here: loaded into memory, then removed.
 	f, err := os.CreateTemp("", "helm-chart-*.tgz")
 	if err != nil {
 		return err
 	}
-	s.tmpChart = f.Name()
+	defer os.Remove(f.Name())
 	defer f.Close()
 	a := chart.Status.Artifact
 	if err := r.Fetcher.Download(ctx, a.URL, a.Digest, f); err != nil {
@@ -300,7 +303,7 @@ func (r *HelmReleaseReconciler) applyChart(ctx context.Context, want *sourcev1.H
 // reconcileValues composes the values with the tenant's client.
 func (r *HelmReleaseReconciler) reconcileValues(ctx context.Context, s *releaseScope) error {
 	obj := s.Object
-	reader, err := r.tenantReader(obj)
+	reader, err := r.tenantReader(s)
 	if err != nil {
 		return err
 	}
@@ -313,12 +316,22 @@ func (r *HelmReleaseReconciler) reconcileValues(ctx context.Context, s *releaseS
 }
 
 // tenantReader reads for the release: the controller's cached client without an account, an
-// impersonating client with one.
-func (r *HelmReleaseReconciler) tenantReader(obj *v2.HelmRelease) (client.Reader, error) {
-	if obj.Spec.ServiceAccountName == "" && r.DefaultServiceAccount == "" {
-		return r.Client, nil
+// impersonating client with one, made once per reconcile.
+func (r *HelmReleaseReconciler) tenantReader(s *releaseScope) (client.Reader, error) {
+	if s.reader != nil {
+		return s.reader, nil
 	}
-	return client.New(r.tenantConfig(obj), client.Options{Scheme: r.Scheme(), Mapper: r.RESTMapper()})
+	obj := s.Object
+	if obj.Spec.ServiceAccountName == "" && r.DefaultServiceAccount == "" {
+		s.reader = r.Client
+		return s.reader, nil
+	}
+	c, err := client.New(r.tenantConfig(obj), client.Options{Scheme: r.Scheme(), Mapper: r.RESTMapper()})
+	if err != nil {
+		return nil, err
+	}
+	s.reader = c
+	return c, nil
 }
 
 // tenantConfig is the REST config that acts for the release: the controller's own, or one
@@ -337,8 +350,14 @@ func (r *HelmReleaseReconciler) tenantConfig(obj *v2.HelmRelease) *rest.Config {
 
 // runner is the Helm action runner of the release, with the tenant's identity.
 func (r *HelmReleaseReconciler) runner(ctx context.Context, obj *v2.HelmRelease) (*action.Runner, error) {
+	return r.runnerIn(ctx, obj, release.StorageNamespace(obj), release.TargetNamespace(obj))
+}
+
+// runnerIn is a runner with the tenant's identity for the releases stored in storage, installing
+// into target.
+func (r *HelmReleaseReconciler) runnerIn(ctx context.Context, obj *v2.HelmRelease, storage, target string) (*action.Runner, error) {
 	log := slog.New(logr.ToSlogHandler(ctrl.LoggerFrom(ctx).WithName("helm")))
-	return action.NewRunner(r.tenantConfig(obj), release.StorageNamespace(obj), release.TargetNamespace(obj), log)
+	return action.NewRunner(r.tenantConfig(obj), storage, target, log)
 }
 
 // reconcileRelease installs the release when it is absent and upgrades it when its chart or
@@ -458,11 +477,11 @@ func (r *HelmReleaseReconciler) uninstallMoved(ctx context.Context, s *releaseSc
 	if h.Name == name && h.Namespace == release.TargetNamespace(obj) && storage == release.StorageNamespace(obj) {
 		return nil
 	}
-	old, err := action.NewRunner(r.tenantConfig(obj), storage, h.Namespace, slog.New(logr.ToSlogHandler(ctrl.LoggerFrom(ctx).WithName("helm"))))
+	old, err := r.runnerIn(ctx, obj, storage, h.Namespace)
 	if err != nil {
 		return lifecycle.Failed("", v2.InitFailedReason, err)
 	}
-	if err := old.Uninstall(h.Name, defaultTimeout, false, false); err != nil && !errors.Is(err, action.ErrNotFound) {
+	if err := old.Uninstall(h.Name, releaseTimeout(obj), false, false); err != nil && !errors.Is(err, action.ErrNotFound) {
 		return lifecycle.Failed("", v2.UninstallFailedReason, fmt.Errorf("uninstalling the release '%s/%s' this HelmRelease no longer names: %w", h.Namespace, h.Name, err))
 	}
 	s.Announce(v2.UninstallSucceededReason, "Helm uninstall succeeded for release %s/%s.v%d: the release name or namespace changed", h.Namespace, h.Name, h.Version)
@@ -549,15 +568,11 @@ func (r *HelmReleaseReconciler) remediate(s *releaseScope, runner *action.Runner
 
 // options are the install and upgrade options the spec sets.
 func (r *HelmReleaseReconciler) options(obj *v2.HelmRelease, name string) action.Options {
-	timeout := defaultTimeout
-	if obj.Spec.Timeout != nil && obj.Spec.Timeout.Duration > 0 {
-		timeout = obj.Spec.Timeout.Duration
-	}
 	maxHistory := 5
 	if obj.Spec.MaxHistory != nil {
 		maxHistory = *obj.Spec.MaxHistory
 	}
-	o := action.Options{ReleaseName: name, Namespace: release.TargetNamespace(obj), Timeout: timeout, Wait: true, WaitForJobs: true,
+	o := action.Options{ReleaseName: name, Namespace: release.TargetNamespace(obj), Timeout: releaseTimeout(obj), Wait: true, WaitForJobs: true,
 		ServerSideApply: true, MaxHistory: maxHistory, Description: "driftless"}
 	if in := obj.Spec.Install; in != nil {
 		o.CreateNamespace = in.CreateNamespace
@@ -616,15 +631,11 @@ func (r *HelmReleaseReconciler) finalize(ctx context.Context, s *releaseScope) e
 		if err != nil {
 			return err
 		}
-		timeout := defaultTimeout
-		if obj.Spec.Timeout != nil && obj.Spec.Timeout.Duration > 0 {
-			timeout = obj.Spec.Timeout.Duration
-		}
 		keep, hooks := false, false
 		if u := obj.Spec.Uninstall; u != nil {
 			keep, hooks = u.KeepHistory, u.DisableHooks
 		}
-		if err := runner.Uninstall(release.Name(obj), timeout, hooks, keep); err != nil && !errors.Is(err, action.ErrNotFound) {
+		if err := runner.Uninstall(release.Name(obj), releaseTimeout(obj), hooks, keep); err != nil && !errors.Is(err, action.ErrNotFound) {
 			return fmt.Errorf("Helm uninstall failed: %w", err)
 		}
 	}

@@ -77,7 +77,7 @@ func (r *HelmReleaseReconciler) reconcileDependencies(ctx context.Context, s *re
 	if len(obj.Spec.DependsOn) == 0 {
 		return nil
 	}
-	reader, err := r.tenantReader(obj)
+	reader, err := r.tenantReader(s)
 	if err != nil {
 		return err
 	}
