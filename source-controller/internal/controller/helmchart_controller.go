@@ -288,24 +288,43 @@ func (r *HelmChartReconciler) reconcileSource(ctx context.Context, s *helmChartS
 
 // indexChart resolves the chart's version in an HTTP HelmRepository's stored index.
 func (r *HelmChartReconciler) indexChart(obj *sourcev1.HelmChart, repo *sourcev1.HelmRepository) (helm.ChartVersion, error) {
-	if repo.Status.Artifact == nil {
-		return helm.ChartVersion{}, lifecycle.Waiting(sourceUnavailableReason, r.DependencyRetry, "HelmRepository '%s' has no index yet", repo.Name)
+	version, err := lookupVersion(r.Storage, repo, obj.Spec.Chart, obj.Spec.Version)
+	switch {
+	case err == nil:
+		return version, nil
+	case errors.Is(err, errNoIndex):
+		return helm.ChartVersion{}, lifecycle.Waiting(sourceUnavailableReason, r.DependencyRetry, "%s", err)
+	case errors.Is(err, helm.ErrInvalidVersion):
+		return helm.ChartVersion{}, lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
+	case errors.Is(err, errNotInIndex), errors.Is(err, helm.ErrNoMatch):
+		return helm.ChartVersion{}, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, err)
 	}
-	lookup, err := LookupDir(r.Storage, *repo.Status.Artifact)
+	return helm.ChartVersion{}, err
+}
+
+var (
+	errNoIndex    = errors.New("has no index yet")
+	errNotInIndex = errors.New("is not in the index")
+)
+
+// lookupVersion finds the version of chart that constraint picks in an HTTP repository's stored
+// index (through its lookup on disk): errNoIndex before the first index, errNotInIndex for a
+// chart it does not list, helm.ErrInvalidVersion or helm.ErrNoMatch from the selection.
+func lookupVersion(st *storage.Storage, repo *sourcev1.HelmRepository, chart, constraint string) (helm.ChartVersion, error) {
+	if repo.Status.Artifact == nil {
+		return helm.ChartVersion{}, fmt.Errorf("HelmRepository '%s' %w", repo.Name, errNoIndex)
+	}
+	lookup, err := LookupDir(st, *repo.Status.Artifact)
 	if err != nil {
 		return helm.ChartVersion{}, err
 	}
-	versions, err := helm.Lookup(lookup, obj.Spec.Chart)
+	versions, err := helm.Lookup(lookup, chart)
 	if err != nil {
-		return helm.ChartVersion{}, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason,
-			fmt.Errorf("chart '%s' is not in the index of HelmRepository '%s'", obj.Spec.Chart, repo.Name))
+		return helm.ChartVersion{}, fmt.Errorf("chart '%s' %w of HelmRepository '%s'", chart, errNotInIndex, repo.Name)
 	}
-	version, err := helm.SelectVersion(versions, obj.Spec.Version)
+	version, err := helm.SelectVersion(versions, constraint)
 	if err != nil {
-		if errors.Is(err, helm.ErrInvalidVersion) {
-			return helm.ChartVersion{}, lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
-		}
-		return helm.ChartVersion{}, lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.ChartPullFailedReason, fmt.Errorf("chart '%s': %w", obj.Spec.Chart, err))
+		return helm.ChartVersion{}, fmt.Errorf("chart '%s': %w", chart, err)
 	}
 	return version, nil
 }

@@ -61,20 +61,9 @@ func (r *HelmChartReconciler) remoteDependencies(ctx context.Context, obj *sourc
 			}
 			return path, nil
 		}
-		if repo.Status.Artifact == nil {
-			return "", fmt.Errorf("%w: '%s': HelmRepository '%s' has no index yet", helm.ErrUnresolvedDependency, dep.Name, repo.Name)
-		}
-		lookup, err := LookupDir(r.Storage, *repo.Status.Artifact)
+		version, err := lookupVersion(r.Storage, repo, dep.Name, constraint)
 		if err != nil {
-			return "", err
-		}
-		versions, err := helm.Lookup(lookup, dep.Name)
-		if err != nil {
-			return "", fmt.Errorf("%w: '%s' is not in the index of HelmRepository '%s'", helm.ErrUnresolvedDependency, dep.Name, repo.Name)
-		}
-		version, err := helm.SelectVersion(versions, constraint)
-		if err != nil {
-			return "", fmt.Errorf("%w: '%s' in HelmRepository '%s': %w", helm.ErrUnresolvedDependency, dep.Name, repo.Name, err)
+			return "", fmt.Errorf("%w: '%s': %w", helm.ErrUnresolvedDependency, dep.Name, err)
 		}
 		if err := r.pull(ctx, repo, version, path); err != nil {
 			return "", errors.Join(helm.ErrUnresolvedDependency, fmt.Errorf("'%s': %w", dep.Name, err))

@@ -2,13 +2,9 @@ package controller
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -164,7 +160,7 @@ func (r *HelmChartReconciler) verifyOCIChart(ctx context.Context, s *helmChartSc
 	if err != nil {
 		return lifecycle.Failed(sourcev1.SourceVerifiedCondition, sourcev1.VerificationErrorReason, fmt.Errorf("secret '%s': %w", v.SecretRef.Name, err))
 	}
-	s.verified = "cosign:" + keysDigest(data)
+	s.verified = "cosign:" + oci.KeysDigest(data)
 	var stored chartOrigin
 	if a := obj.Status.Artifact; a != nil && !s.rebuild {
 		stored = r.origin(*a)
@@ -177,23 +173,6 @@ func (r *HelmChartReconciler) verifyOCIChart(ctx context.Context, s *helmChartSc
 	}
 	conditions.MarkTrue(obj, sourcev1.SourceVerifiedCondition, meta.SucceededReason, "verified signature of version '%s'", version)
 	return nil
-}
-
-// keysDigest identifies a set of trusted keys: the digest of the '*.pub' entries.
-func keysDigest(data map[string][]byte) string {
-	names := make([]string, 0, len(data))
-	for name := range data {
-		if strings.HasSuffix(name, ".pub") {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	h := sha256.New()
-	for _, name := range names {
-		fmt.Fprintf(h, "%s\x00%d\x00", name, len(data[name]))
-		h.Write(data[name])
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // pullOCIChart writes the chart layer of the manifest desc names to path.

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -58,15 +59,8 @@ func SignatureTag(desc ocispec.Descriptor) string {
 
 // ParsePublicKeys reads the PEM public keys (ECDSA, RSA or Ed25519) of a Secret's '*.pub' keys.
 func ParsePublicKeys(data map[string][]byte) ([]crypto.PublicKey, error) {
-	names := make([]string, 0, len(data))
-	for name := range data {
-		if strings.HasSuffix(name, ".pub") {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
 	var keys []crypto.PublicKey
-	for _, name := range names {
+	for _, name := range publicKeyNames(data) {
 		rest := data[name]
 		found := false
 		for {
@@ -94,6 +88,29 @@ func ParsePublicKeys(data map[string][]byte) ([]crypto.PublicKey, error) {
 		return nil, errors.New("no '*.pub' public key")
 	}
 	return keys, nil
+}
+
+// KeysDigest identifies the trusted keys of a Secret's data: the sha256 of its '*.pub' entries
+// (names and contents), so that a rotated key is seen as a change.
+func KeysDigest(data map[string][]byte) string {
+	h := sha256.New()
+	for _, name := range publicKeyNames(data) {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(data[name]))
+		h.Write(data[name])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// publicKeyNames are the '*.pub' keys of a Secret's data, sorted.
+func publicKeyNames(data map[string][]byte) []string {
+	names := make([]string, 0, len(data))
+	for name := range data {
+		if strings.HasSuffix(name, ".pub") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // VerifyCosign checks that one of the cosign signatures of the manifest desc names verifies

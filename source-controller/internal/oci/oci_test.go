@@ -169,3 +169,13 @@ func TestVerifyCosign(t *testing.T) {
 		}
 	}
 }
+
+// The keys' digest follows the '*.pub' entries only, and changes with a rotated key.
+func TestKeysDigest(t *testing.T) {
+	a := map[string][]byte{"cosign.pub": []byte("key a"), "README": []byte("x")}
+	b := map[string][]byte{"cosign.pub": []byte("key a"), "README": []byte("y")}
+	c := map[string][]byte{"cosign.pub": []byte("key c")}
+	if oci.KeysDigest(a) != oci.KeysDigest(b) || oci.KeysDigest(a) == oci.KeysDigest(c) {
+		t.Fatal("the digest does not identify the public keys")
+	}
+}
