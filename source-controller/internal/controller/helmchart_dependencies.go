@@ -34,10 +34,10 @@ func (r *HelmChartReconciler) remoteDependencies(ctx context.Context, obj *sourc
 			}
 			repos, listed = list.Items, true
 		}
-		want := normalizeRepoURL(dep.Repository)
+		want := helm.NormalizeRepoURL(dep.Repository)
 		var repo *sourcev1.HelmRepository
 		for i := range repos {
-			if normalizeRepoURL(repos[i].Spec.URL) == want {
+			if helm.NormalizeRepoURL(repos[i].Spec.URL) == want {
 				repo = &repos[i]
 				break
 			}
@@ -70,9 +70,4 @@ func (r *HelmChartReconciler) remoteDependencies(ctx context.Context, obj *sourc
 		}
 		return path, nil
 	}
-}
-
-// normalizeRepoURL compares repository URLs as Helm does: without a trailing slash.
-func normalizeRepoURL(u string) string {
-	return strings.TrimRight(strings.TrimSpace(u), "/")
 }

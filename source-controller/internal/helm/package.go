@@ -174,7 +174,7 @@ func packageDir(root, dir, build string, w io.Writer, remote func(Dependency) (s
 			if err != nil {
 				return nil, err
 			}
-			if content, err = readArchive(p); err != nil {
+			if content, err = readAtMost(p, MaxChartBytes, "a dependency's archive"); err != nil {
 				return nil, err
 			}
 		}
@@ -231,7 +231,7 @@ func readDependencies(root, dir string, chart *chartYAML) error {
 	}
 	for i, d := range chart.Dependencies {
 		for _, l := range lock.Dependencies {
-			if l.Name == d.Name && strings.TrimSuffix(l.Repository, "/") == strings.TrimSuffix(d.Repository, "/") {
+			if l.Name == d.Name && NormalizeRepoURL(l.Repository) == NormalizeRepoURL(d.Repository) {
 				chart.Dependencies[i].Locked = l.Version
 			}
 		}
@@ -239,21 +239,9 @@ func readDependencies(root, dir string, chart *chartYAML) error {
 	return nil
 }
 
-// readArchive reads a chart archive of at most MaxChartBytes.
-func readArchive(p string) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxChartBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxChartBytes {
-		return nil, fmt.Errorf("%w: a dependency's archive is over %d bytes", ErrInvalidChart, MaxChartBytes)
-	}
-	return data, nil
+// NormalizeRepoURL is a repository URL as Helm compares them: without a trailing slash.
+func NormalizeRepoURL(u string) string {
+	return strings.TrimRight(strings.TrimSpace(u), "/")
 }
 
 func hasVendored(vendored map[string]bool, dep Dependency) bool {
@@ -276,18 +264,25 @@ func writeEntry(tw *tar.Writer, name string, content []byte) error {
 	return err
 }
 
+// readCapped reads one file of a chart directory: at most 5 MiB, as Helm allows.
 func readCapped(p string) ([]byte, error) {
+	return readAtMost(p, maxChartFile, "'"+filepath.Base(p)+"'")
+}
+
+// readAtMost reads the file at p, refusing it (ErrInvalidChart) when it is over max bytes;
+// what names it in that message.
+func readAtMost(p string, max int64, what string) ([]byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxChartFile+1))
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxChartFile {
-		return nil, fmt.Errorf("%w: '%s' is over %d bytes", ErrInvalidChart, filepath.Base(p), maxChartFile)
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%w: %s is over %d bytes", ErrInvalidChart, what, max)
 	}
 	return data, nil
 }
