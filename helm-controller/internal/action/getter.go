@@ -75,3 +75,12 @@ func (g *Getter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
 	cfg.CurrentContext = "context"
 	return clientcmd.NewDefaultClientConfig(*cfg, &clientcmd.ConfigOverrides{Context: clientcmdapi.Context{Namespace: g.namespace}})
 }
+
+// Reset forgets the discovered kinds, after CRDs were created.
+func (g *Getter) Reset() {
+	g.init()
+	if g.err == nil {
+		g.discovery.Invalidate()
+		g.mapper.Reset()
+	}
+}

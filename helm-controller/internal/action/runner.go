@@ -1,11 +1,13 @@
 package action
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
@@ -17,18 +19,27 @@ import (
 	releasecommon "helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 )
 
 // ErrNotFound: the release has no revision in storage.
 var ErrNotFound = errors.New("release not found")
 
+// FieldManager is the field manager of every object a release applies, as in Flux: drift
+// detection reads its managedFields entries.
+const FieldManager = "helm-controller"
+
+func init() { kube.ManagedFieldsManager = FieldManager }
+
 // MaxChartBytes bounds a chart archive loaded for an action.
 const MaxChartBytes = 100 << 20
 
 // Runner runs Helm actions for releases stored in one namespace.
 type Runner struct {
-	cfg *action.Configuration
+	cfg    *action.Configuration
+	getter *Getter
 }
 
 // NewRunner returns a Runner that reaches the cluster with config (the tenant's impersonated
@@ -39,10 +50,11 @@ func NewRunner(config *rest.Config, storageNamespace, targetNamespace string, lo
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(log.Handler()))
-	if err := cfg.Init(NewGetter(config, targetNamespace), storageNamespace, "secret"); err != nil {
+	getter := NewGetter(config, targetNamespace)
+	if err := cfg.Init(getter, storageNamespace, "secret"); err != nil {
 		return nil, fmt.Errorf("initialising Helm: %w", err)
 	}
-	return &Runner{cfg: cfg}, nil
+	return &Runner{cfg: cfg, getter: getter}, nil
 }
 
 // LoadChart reads a chart archive (at most MaxChartBytes).
@@ -50,18 +62,22 @@ func LoadChart(r io.Reader) (*chartv2.Chart, error) {
 	return loader.LoadArchive(io.LimitReader(r, MaxChartBytes))
 }
 
-// Options are those of install and upgrade that a HelmRelease sets.
+// Options are those of install, upgrade and rollback that a HelmRelease sets.
 type Options struct {
 	ReleaseName, Namespace string
 	Timeout                time.Duration
-	// Wait for the objects to be ready (kstatus); hooks only when false.
+	// Wait for the objects to be ready; hooks only when false.
 	Wait, WaitForJobs bool
-	DisableHooks      bool
-	CreateNamespace   bool
-	SkipCRDs          bool
-	Replace, Force    bool
-	// ServerSideApply: true applies with server-side apply.
-	ServerSideApply          bool
+	// LegacyWait waits as Helm 3 did (polling) instead of with kstatus watches.
+	LegacyWait      bool
+	DisableHooks    bool
+	CreateNamespace bool
+	// CRDs is the policy for the chart's crds/ directory.
+	CRDs           CRDsPolicy
+	Replace, Force bool
+	// ServerSideApply is "true", "false" or "auto" (the method of the release's last revision;
+	// server-side for an install).
+	ServerSideApply          string
 	DisableOpenAPIValidation bool
 	SkipSchemaValidation     bool
 	TakeOwnership            bool
@@ -71,57 +87,177 @@ type Options struct {
 	PreserveValues bool
 	MaxHistory     int
 	Description    string
-	// PostRenderer runs over the rendered manifests (hooks included).
-	PostRenderer postrenderer.PostRenderer
+	// PostRenderer runs over the rendered manifests; PostRenderStrategy says whether over the
+	// hooks too ("combined", the default), separately ("separate") or not ("nohooks").
+	PostRenderer       postrenderer.PostRenderer
+	PostRenderStrategy string
 }
+
+// CRDsPolicy says what an action does with the chart's CRDs: "Skip" them, "Create" the absent
+// ones, or "CreateReplace" (create the absent, update the present).
+type CRDsPolicy string
+
+// The CRD policies of install.crds and upgrade.crds.
+const (
+	SkipCRDs          CRDsPolicy = "Skip"
+	CreateCRDs        CRDsPolicy = "Create"
+	CreateReplaceCRDs CRDsPolicy = "CreateReplace"
+)
 
 func (o Options) waitStrategy() kube.WaitStrategy {
-	if o.Wait {
-		return kube.StatusWatcherStrategy
+	switch {
+	case !o.Wait:
+		return kube.HookOnlyStrategy
+	case o.LegacyWait:
+		return kube.LegacyStrategy
 	}
-	return kube.HookOnlyStrategy
+	return kube.StatusWatcherStrategy
 }
 
-// Install installs the chart as a new release.
+func (o Options) serverSide() bool { return o.ServerSideApply != "false" }
+
+// Install installs the chart as a new release. The chart's CRDs go first, per o.CRDs.
 func (r *Runner) Install(ctx context.Context, chart *chartv2.Chart, values map[string]any, o Options) (*releasev1.Release, error) {
 	a := action.NewInstall(r.cfg)
 	a.ReleaseName, a.Namespace, a.Timeout = o.ReleaseName, o.Namespace, o.Timeout
 	a.WaitStrategy, a.WaitForJobs, a.DisableHooks = o.waitStrategy(), o.WaitForJobs, o.DisableHooks
-	a.CreateNamespace, a.SkipCRDs, a.Replace = o.CreateNamespace, o.SkipCRDs, o.Replace
-	a.ServerSideApply, a.ForceConflicts = o.ServerSideApply, o.ServerSideApply
+	a.CreateNamespace, a.Replace = o.CreateNamespace, o.Replace
+	a.ServerSideApply, a.ForceConflicts = o.serverSide(), o.serverSide()
 	a.DisableOpenAPIValidation, a.SkipSchemaValidation, a.TakeOwnership = o.DisableOpenAPIValidation, o.SkipSchemaValidation, o.TakeOwnership
-	a.Description, a.PostRenderer = o.Description, o.PostRenderer
+	a.Description, a.PostRenderer, a.PostRenderStrategy = o.Description, o.PostRenderer, action.PostRenderStrategy(o.PostRenderStrategy)
+	// Helm's install creates the absent CRDs itself (Create); the other policies are ours.
+	a.SkipCRDs = o.CRDs == SkipCRDs || o.CRDs == CreateReplaceCRDs
+	if o.CRDs == CreateReplaceCRDs {
+		if err := r.applyCRDs(chart, o.CRDs, o.serverSide()); err != nil {
+			return nil, err
+		}
+	}
 	rel, err := a.RunWithContext(ctx, chart, values)
 	return asRelease(rel, err)
 }
 
-// Upgrade upgrades the release to the chart with values (replacing the last ones).
+// Upgrade upgrades the release to the chart with values (replacing the last ones). Helm's
+// upgrade never touches CRDs: those of the chart are applied first, per o.CRDs.
 func (r *Runner) Upgrade(ctx context.Context, chart *chartv2.Chart, values map[string]any, o Options) (*releasev1.Release, error) {
 	a := action.NewUpgrade(r.cfg)
 	a.Namespace, a.Timeout = o.Namespace, o.Timeout
 	a.WaitStrategy, a.WaitForJobs, a.DisableHooks = o.waitStrategy(), o.WaitForJobs, o.DisableHooks
-	a.SkipCRDs, a.ForceReplace, a.CleanupOnFail, a.MaxHistory = o.SkipCRDs, o.Force, o.CleanupOnFail, o.MaxHistory
-	a.ServerSideApply, a.ForceConflicts = "false", false
-	if o.ServerSideApply {
-		a.ServerSideApply, a.ForceConflicts = "true", true
-	}
+	a.SkipCRDs, a.ForceReplace, a.CleanupOnFail, a.MaxHistory = true, o.Force, o.CleanupOnFail, o.MaxHistory
+	a.ServerSideApply, a.ForceConflicts = serverSideOption(o.ServerSideApply), o.ServerSideApply != "false"
 	a.DisableOpenAPIValidation, a.SkipSchemaValidation, a.TakeOwnership = o.DisableOpenAPIValidation, o.SkipSchemaValidation, o.TakeOwnership
 	a.ResetValues, a.ReuseValues = !o.PreserveValues, o.PreserveValues
-	a.Description, a.PostRenderer = o.Description, o.PostRenderer
+	a.Description, a.PostRenderer, a.PostRenderStrategy = o.Description, o.PostRenderer, action.PostRenderStrategy(o.PostRenderStrategy)
+	if o.CRDs == CreateCRDs || o.CRDs == CreateReplaceCRDs {
+		if err := r.applyCRDs(chart, o.CRDs, o.serverSide()); err != nil {
+			return nil, err
+		}
+	}
 	rel, err := a.RunWithContext(ctx, o.ReleaseName, chart, values)
 	return asRelease(rel, err)
 }
 
-// Uninstall removes the release and its objects; keepHistory keeps its Secrets.
-func (r *Runner) Uninstall(name string, timeout time.Duration, disableHooks, keepHistory bool) error {
+// serverSideOption is Helm's value of ServerSideApply for upgrade and rollback.
+func serverSideOption(v string) string {
+	switch v {
+	case "true", "false":
+		return v
+	}
+	return "auto"
+}
+
+// applyCRDs creates the chart's CRDs that do not exist yet, and with CreateReplace updates those
+// that do; then waits for them to be established and forgets the cluster's kinds, so that the
+// chart's custom resources are found.
+func (r *Runner) applyCRDs(chart *chartv2.Chart, policy CRDsPolicy, serverSide bool) error {
+	var applied kube.ResourceList
+	for _, crd := range chart.CRDObjects() {
+		if crd.File == nil || len(crd.File.Data) == 0 {
+			return fmt.Errorf("CRD %s: the file is empty", crd.Name)
+		}
+		res, err := r.cfg.KubeClient.Build(bytes.NewReader(crd.File.Data), false)
+		if err != nil {
+			return fmt.Errorf("CRD %s: %w", crd.Name, err)
+		}
+		for _, info := range res {
+			live := *info // Get fills in the live object; info keeps the chart's
+			err := live.Get()
+			switch {
+			case apierrors.IsNotFound(err):
+				if _, err := r.cfg.KubeClient.Create(kube.ResourceList{info}, kube.ClientCreateOptionServerSideApply(serverSide, serverSide)); err != nil {
+					return fmt.Errorf("creating CRD %s: %w", info.Name, err)
+				}
+			case err != nil:
+				return fmt.Errorf("reading CRD %s: %w", info.Name, err)
+			case policy == CreateReplaceCRDs:
+				if _, err := r.cfg.KubeClient.Update(kube.ResourceList{info}, kube.ResourceList{info},
+					kube.ClientUpdateOptionServerSideApply(serverSide, serverSide), kube.ClientUpdateOptionThreeWayMergeForUnstructured(!serverSide)); err != nil {
+					return fmt.Errorf("updating CRD %s: %w", info.Name, err)
+				}
+			default:
+				continue
+			}
+			applied = append(applied, info)
+		}
+	}
+	if len(applied) == 0 {
+		return nil
+	}
+	waiter, err := r.cfg.KubeClient.GetWaiter(kube.StatusWatcherStrategy)
+	if err != nil {
+		return err
+	}
+	if err := waiter.Wait(applied, time.Minute); err != nil {
+		return fmt.Errorf("waiting for the chart's CRDs to be established: %w", err)
+	}
+	r.getter.Reset()
+	return nil
+}
+
+// UninstallOptions are those of uninstall.
+type UninstallOptions struct {
+	Timeout                   time.Duration
+	DisableHooks, KeepHistory bool
+	// Wait for the objects to be gone.
+	Wait bool
+	// DeletionPropagation is "background" (when empty), "foreground" or "orphan".
+	DeletionPropagation string
+}
+
+// Uninstall removes the release and its objects; KeepHistory keeps its Secrets.
+func (r *Runner) Uninstall(name string, o UninstallOptions) error {
 	a := action.NewUninstall(r.cfg)
-	a.Timeout, a.DisableHooks, a.KeepHistory = timeout, disableHooks, keepHistory
-	a.WaitStrategy = kube.HookOnlyStrategy
+	a.Timeout, a.DisableHooks, a.KeepHistory = o.Timeout, o.DisableHooks, o.KeepHistory
+	a.WaitStrategy, a.DeletionPropagation = kube.HookOnlyStrategy, o.DeletionPropagation
+	if o.Wait {
+		a.WaitStrategy = kube.StatusWatcherStrategy
+	}
+	if a.DeletionPropagation == "" {
+		a.DeletionPropagation = "background"
+	}
 	_, err := a.Run(name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	return err
+}
+
+// Test runs the release's test hooks (those filters select: names to run, or with exclude,
+// names to skip) and returns the release with their outcome recorded. The test pods are
+// removed as their hook-delete-policy says.
+func (r *Runner) Test(name string, timeout time.Duration, run, skip []string) (*releasev1.Release, error) {
+	a := action.NewReleaseTesting(r.cfg)
+	a.Timeout, a.Filters = timeout, map[string][]string{}
+	if len(run) > 0 {
+		a.Filters[action.IncludeNameFilter] = run
+	}
+	if len(skip) > 0 {
+		a.Filters[action.ExcludeNameFilter] = skip
+	}
+	rel, shutdown, err := a.Run(name)
+	if shutdown != nil {
+		err = errors.Join(err, shutdown())
+	}
+	return asRelease(rel, err)
 }
 
 // Last is the release's newest revision, whatever its status.
@@ -166,16 +302,14 @@ func asRelease(rel ri.Releaser, err error) (*releasev1.Release, error) {
 	return v, err
 }
 
-// Rollback rolls the release back to version (the previous one when 0).
+// Rollback rolls the release back to version (the previous one when 0); Options' Wait,
+// WaitForJobs, DisableHooks, Force, CleanupOnFail, ServerSideApply, MaxHistory and Timeout apply.
 func (r *Runner) Rollback(name string, version int, o Options) error {
 	a := action.NewRollback(r.cfg)
 	a.Version, a.Timeout = version, o.Timeout
 	a.WaitStrategy, a.WaitForJobs, a.DisableHooks = o.waitStrategy(), o.WaitForJobs, o.DisableHooks
 	a.ForceReplace, a.CleanupOnFail, a.MaxHistory = o.Force, o.CleanupOnFail, o.MaxHistory
-	a.ServerSideApply, a.ForceConflicts = "false", false
-	if o.ServerSideApply {
-		a.ServerSideApply, a.ForceConflicts = "true", true
-	}
+	a.ServerSideApply, a.ForceConflicts = serverSideOption(o.ServerSideApply), o.ServerSideApply != "false"
 	a.Description = o.Description
 	return a.Run(name)
 }
@@ -194,4 +328,38 @@ func (r *Runner) Deployed(name string) (*releasev1.Release, error) {
 func (r *Runner) Unlock(rel *releasev1.Release) error {
 	rel.SetStatus(releasecommon.StatusFailed, fmt.Sprintf("release unlocked from stale '%s' state", rel.Info.Status))
 	return r.cfg.Releases.Update(rel)
+}
+
+// Object identifies one object of a release.
+type Object struct {
+	GVK             schema.GroupVersionKind
+	Namespace, Name string
+}
+
+// Objects are the objects of the release's manifest (hooks excluded), with the namespace the
+// cluster gives them (none for cluster-scoped kinds, the release's for namespaced ones that
+// name none), and those of the chart's CRDs unless skipCRDs.
+func (r *Runner) Objects(rel *releasev1.Release, skipCRDs bool) ([]Object, error) {
+	docs := []string{rel.Manifest}
+	if !skipCRDs && rel.Chart != nil {
+		for _, crd := range rel.Chart.CRDObjects() {
+			if crd.File != nil {
+				docs = append(docs, string(crd.File.Data))
+			}
+		}
+	}
+	var out []Object
+	for _, doc := range docs {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		res, err := r.cfg.KubeClient.Build(strings.NewReader(doc), false)
+		if err != nil {
+			return nil, fmt.Errorf("reading the objects of release '%s': %w", rel.Name, err)
+		}
+		for _, info := range res {
+			out = append(out, Object{GVK: info.Mapping.GroupVersionKind, Namespace: info.Namespace, Name: info.Name})
+		}
+	}
+	return out, nil
 }

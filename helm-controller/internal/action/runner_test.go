@@ -59,7 +59,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	if _, err := r.Last("demo"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Last before install: %v", err)
 	}
-	o := Options{ReleaseName: "demo", Namespace: ns, Timeout: time.Minute, Wait: true, ServerSideApply: true, MaxHistory: 5}
+	o := Options{ReleaseName: "demo", Namespace: ns, Timeout: time.Minute, Wait: true, ServerSideApply: "true", MaxHistory: 5}
 	rel, err := r.Install(ctx, demoChart("1.0.0"), map[string]any{"greeting": "hi"}, o)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		t.Fatalf("after a failed render: %+v %v", last, err)
 	}
 
-	if err := r.Uninstall("demo", time.Minute, false, false); err != nil {
+	if err := r.Uninstall("demo", UninstallOptions{Timeout: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 30*time.Second, func() error {
@@ -127,7 +127,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	if _, err := r.Last("demo"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Last after uninstall: %v", err)
 	}
-	if err := r.Uninstall("demo", time.Minute, false, false); !errors.Is(err, ErrNotFound) {
+	if err := r.Uninstall("demo", UninstallOptions{Timeout: time.Minute}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("uninstalling twice: %v", err)
 	}
 }

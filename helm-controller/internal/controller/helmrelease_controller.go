@@ -15,8 +15,6 @@ import (
 
 	"github.com/go-logr/logr"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
-	releasecommon "helm.sh/helm/v4/pkg/release/common"
-	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,7 +29,6 @@ import (
 
 	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
 	"github.com/driftless-dev/driftless/helm-controller/internal/action"
-	"github.com/driftless-dev/driftless/helm-controller/internal/postrender"
 	"github.com/driftless-dev/driftless/helm-controller/internal/release"
 	"github.com/driftless-dev/driftless/helm-controller/internal/values"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
@@ -92,6 +89,8 @@ type releaseScope struct {
 	loaded *chartv2.Chart
 	values map[string]any
 	digest string
+	// objects are those of the release, when its inventory was recorded.
+	objects []action.Object
 }
 
 var releasePolicy = &lifecycle.Policy[*v2.HelmRelease]{
@@ -100,6 +99,9 @@ var releasePolicy = &lifecycle.Policy[*v2.HelmRelease]{
 	Conditions:   []string{v2.ReleasedCondition, v2.TestSuccessCondition, v2.RemediatedCondition, v2.DriftedCondition},
 	FailedReason: meta.FailedReason,
 	Ready: func(obj *v2.HelmRelease) (string, string) {
+		if c := conditions.Get(obj, v2.TestSuccessCondition); c != nil && c.Status == metav1.ConditionTrue {
+			return c.Reason, c.Message
+		}
 		if c := conditions.Get(obj, v2.ReleasedCondition); c != nil && c.Status == metav1.ConditionTrue {
 			return c.Reason, c.Message
 		}
@@ -111,6 +113,21 @@ var releasePolicy = &lifecycle.Policy[*v2.HelmRelease]{
 		}
 		return ""
 	},
+	Metadata: func(obj *v2.HelmRelease) map[string]string {
+		if len(obj.Status.History) == 0 {
+			return nil
+		}
+		h := obj.Status.History[0]
+		md := map[string]string{}
+		if h.AppVersion != "" {
+			md["app-version"] = h.AppVersion
+		}
+		if h.OCIDigest != "" {
+			md["oci-digest"] = h.OCIDigest
+		}
+		return md
+	},
+	RetryInterval: retryInterval,
 }
 
 // SetupWithManager registers the reconciler; a HelmChart's new artifact reconciles its release
@@ -360,267 +377,6 @@ func (r *HelmReleaseReconciler) runnerIn(ctx context.Context, obj *v2.HelmReleas
 	return action.NewRunner(r.tenantConfig(obj), storage, target, log)
 }
 
-// reconcileRelease installs the release when it is absent and upgrades it when its chart or
-// values changed; a release in sync is left alone. A release left 'pending-*' is unlocked; a
-// failed install with nothing deployed is removed and installed again. After a failure the
-// remediation of install/upgrade.remediation runs (uninstall; rollback or uninstall) while
-// retries remain; then the release is Stalled RetriesExceeded until the chart, the values or
-// the spec change.
-// Sets: Released, Remediated. Fails with: InstallFailed / UpgradeFailed; Stalled RetriesExceeded.
-func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *releaseScope) error {
-	obj := s.Object
-	runner, err := r.runner(ctx, obj)
-	if err != nil {
-		return lifecycle.Failed("", v2.InitFailedReason, err)
-	}
-	name := release.Name(obj)
-	if err := r.uninstallMoved(ctx, s, name); err != nil {
-		return err
-	}
-	obj.Status.StorageNamespace = release.StorageNamespace(obj)
-	version := s.loaded.Metadata.Version
-	if obj.Status.LastAttemptedRevision != version || obj.Status.LastAttemptedConfigDigest != s.digest || obj.Status.LastAttemptedGeneration != obj.Generation {
-		// A new chart, new values or a new spec: a fresh set of attempts.
-		obj.Status.Failures, obj.Status.InstallFailures, obj.Status.UpgradeFailures = 0, 0, 0
-	}
-	last, err := runner.Last(name)
-	if err != nil && !errors.Is(err, action.ErrNotFound) {
-		return lifecycle.Failed("", v2.GetLastReleaseFailedReason, fmt.Errorf("reading release '%s/%s': %w", obj.Status.StorageNamespace, name, err))
-	}
-	if last != nil && last.Info != nil && last.Info.Status.IsPending() {
-		if err := runner.Unlock(last); err != nil {
-			return lifecycle.Failed("", v2.GetLastReleaseFailedReason, fmt.Errorf("unlocking release '%s/%s': %w", obj.Status.StorageNamespace, name, err))
-		}
-	}
-	if last != nil && last.Info != nil && last.Info.Status == releasecommon.StatusDeployed && len(obj.Status.History) > 0 {
-		h := obj.Status.History[0]
-		if h.Version == last.Version && h.ChartVersion == version && h.ConfigDigest == s.digest &&
-			obj.Status.ObservedCommonMetadataDigest == commonMetadataDigest(obj) {
-			return nil // in sync
-		}
-	}
-	o := r.options(obj, name)
-	install := last == nil
-	if last != nil && last.Info != nil && last.Info.Status != releasecommon.StatusDeployed {
-		if _, err := runner.Deployed(name); errors.Is(err, action.ErrNotFound) {
-			install = true // nothing deployed: a failed install, not a release to upgrade
-		}
-	}
-	m := upgradeRemediation(obj)
-	failures := &obj.Status.UpgradeFailures
-	verb, reason, failedReason, title := "upgrade", v2.UpgradeSucceededReason, v2.UpgradeFailedReason, "Helm upgrade"
-	if install {
-		m, failures = installRemediation(obj), &obj.Status.InstallFailures
-		verb, reason, failedReason, title = "install", v2.InstallSucceededReason, v2.InstallFailedReason, "Helm install"
-	}
-	if !m.retryOnFailure && m.exhausted(*failures) {
-		return lifecycle.Stalled("", v2.RetriesExceededReason, fmt.Errorf("Failed to %s after %d attempt(s)", verb, *failures))
-	}
-	if install && last != nil {
-		// The failed install goes first, so that the name is free.
-		if err := runner.Uninstall(name, o.Timeout, true, false); err != nil && !errors.Is(err, action.ErrNotFound) {
-			return lifecycle.Failed("", v2.UninstallFailedReason, fmt.Errorf("removing the failed install of '%s': %w", name, err))
-		}
-	}
-	start := time.Now()
-	var rel *releasev1.Release
-	if install {
-		rel, err = runner.Install(ctx, s.loaded, s.values, o)
-	} else {
-		rel, err = runner.Upgrade(ctx, s.loaded, s.values, o)
-	}
-	obj.Status.LastAttemptedReleaseAction = verb
-	obj.Status.LastAttemptedReleaseActionDuration = &meta.Duration{Duration: time.Since(start).Round(time.Millisecond)}
-	obj.Status.LastAttemptedRevision, obj.Status.LastAttemptedConfigDigest = version, s.digest
-	obj.Status.LastAttemptedGeneration = obj.Generation
-	if rel != nil {
-		obj.Status.LastReleaseRevision = rel.Version
-		obj.Status.History = record(obj.Status.History, rel, verb)
-	}
-	target := fmt.Sprintf("release %s/%s", release.TargetNamespace(obj), name)
-	if err == nil {
-		obj.Status.Failures, obj.Status.InstallFailures, obj.Status.UpgradeFailures = 0, 0, 0
-		obj.Status.ObservedCommonMetadataDigest = commonMetadataDigest(obj)
-		conditions.Delete(obj, v2.RemediatedCondition)
-		conditions.MarkTrue(obj, v2.ReleasedCondition, reason, "%s succeeded for %s.v%d with chart %s@%s", title, target, rel.Version, s.loaded.Metadata.Name, version)
-		s.Announce(reason, "%s succeeded for %s.v%d with chart %s@%s", title, target, rel.Version, s.loaded.Metadata.Name, version)
-		return nil
-	}
-	obj.Status.Failures++
-	*failures++
-	msg := fmt.Sprintf("%s failed for %s with chart %s@%s: %v", title, target, s.loaded.Metadata.Name, version, err)
-	conditions.MarkFalse(obj, v2.ReleasedCondition, failedReason, "%s", msg)
-	if m.retryOnFailure {
-		return lifecycle.Failed("", failedReason, errors.New(msg))
-	}
-	exhausted := m.exhausted(*failures)
-	if !exhausted || m.remediateLast {
-		r.remediate(s, runner, name, install, m, o, target)
-	}
-	if exhausted {
-		return lifecycle.Stalled("", v2.RetriesExceededReason, fmt.Errorf("%s; no retries left (%d attempt(s))", msg, *failures))
-	}
-	return lifecycle.Failed("", failedReason, errors.New(msg))
-}
-
-// uninstallMoved uninstalls the release the history names when the release name, target
-// namespace or storage namespace changed since: the new one is installed afresh, as in Flux.
-func (r *HelmReleaseReconciler) uninstallMoved(ctx context.Context, s *releaseScope, name string) error {
-	obj := s.Object
-	if len(obj.Status.History) == 0 {
-		return nil
-	}
-	h, storage := obj.Status.History[0], obj.Status.StorageNamespace
-	if storage == "" {
-		storage = release.StorageNamespace(obj)
-	}
-	if h.Name == name && h.Namespace == release.TargetNamespace(obj) && storage == release.StorageNamespace(obj) {
-		return nil
-	}
-	old, err := r.runnerIn(ctx, obj, storage, h.Namespace)
-	if err != nil {
-		return lifecycle.Failed("", v2.InitFailedReason, err)
-	}
-	if err := old.Uninstall(h.Name, releaseTimeout(obj), false, false); err != nil && !errors.Is(err, action.ErrNotFound) {
-		return lifecycle.Failed("", v2.UninstallFailedReason, fmt.Errorf("uninstalling the release '%s/%s' this HelmRelease no longer names: %w", h.Namespace, h.Name, err))
-	}
-	s.Announce(v2.UninstallSucceededReason, "Helm uninstall succeeded for release %s/%s.v%d: the release name or namespace changed", h.Namespace, h.Name, h.Version)
-	obj.Status.History, obj.Status.LastReleaseRevision = nil, 0
-	obj.Status.Failures, obj.Status.InstallFailures, obj.Status.UpgradeFailures = 0, 0, 0
-	return nil
-}
-
-// remediation is what install/upgrade.remediation says to do after a failure.
-type remediation struct {
-	// retries is how many failures are retried (negative: every one).
-	retries int
-	// remediateLast remediates after the last failure too.
-	remediateLast bool
-	// uninstall instead of rollback (upgrades).
-	uninstall bool
-	// retryOnFailure: strategy RetryOnFailure, retried without remediation and never exhausted.
-	retryOnFailure bool
-}
-
-func (m remediation) exhausted(failures int64) bool {
-	return m.retries >= 0 && failures > int64(m.retries)
-}
-
-func installRemediation(obj *v2.HelmRelease) remediation {
-	m := remediation{uninstall: true}
-	if in := obj.Spec.Install; in != nil {
-		if rm := in.Remediation; rm != nil {
-			m.retries = rm.Retries
-			m.remediateLast = rm.RemediateLastFailure != nil && *rm.RemediateLastFailure
-		}
-		m.retryOnFailure = in.Strategy != nil && in.Strategy.Name == "RetryOnFailure"
-	}
-	return m
-}
-
-func upgradeRemediation(obj *v2.HelmRelease) remediation {
-	m := remediation{}
-	if up := obj.Spec.Upgrade; up != nil {
-		if rm := up.Remediation; rm != nil {
-			m.retries = rm.Retries
-			m.remediateLast = rm.Retries > 0
-			if rm.RemediateLastFailure != nil {
-				m.remediateLast = *rm.RemediateLastFailure
-			}
-			m.uninstall = rm.Strategy != nil && *rm.Strategy == "uninstall"
-		}
-		m.retryOnFailure = up.Strategy != nil && up.Strategy.Name == "RetryOnFailure"
-	}
-	return m
-}
-
-// remediate undoes a failed action: a failed install is uninstalled; a failed upgrade is
-// rolled back to the previous revision (or uninstalled). Remediated tells the outcome.
-func (r *HelmReleaseReconciler) remediate(s *releaseScope, runner *action.Runner, name string, install bool, m remediation, o action.Options, target string) {
-	obj := s.Object
-	if install || m.uninstall {
-		verb := "uninstall"
-		if !install {
-			verb = "uninstall-remediation"
-		}
-		if err := runner.Uninstall(name, o.Timeout, false, false); err != nil && !errors.Is(err, action.ErrNotFound) {
-			conditions.MarkFalse(obj, v2.RemediatedCondition, v2.UninstallFailedReason, "Helm uninstall failed for %s: %v", target, err)
-			return
-		}
-		if len(obj.Status.History) > 0 {
-			obj.Status.History[0].Action = verb
-		}
-		conditions.MarkTrue(obj, v2.RemediatedCondition, v2.UninstallSucceededReason, "Helm uninstall succeeded for %s", target)
-		s.Announce(v2.UninstallSucceededReason, "Helm uninstall succeeded for %s", target)
-		return
-	}
-	if err := runner.Rollback(name, 0, o); err != nil {
-		conditions.MarkFalse(obj, v2.RemediatedCondition, v2.RollbackFailedReason, "Helm rollback failed for %s: %v", target, err)
-		return
-	}
-	if rel, err := runner.Last(name); err == nil {
-		obj.Status.LastReleaseRevision = rel.Version
-		obj.Status.History = record(obj.Status.History, rel, "rollback")
-	}
-	conditions.MarkTrue(obj, v2.RemediatedCondition, v2.RollbackSucceededReason, "Helm rollback to previous release %s succeeded", target)
-	s.Announce(v2.RollbackSucceededReason, "Helm rollback to previous release %s succeeded", target)
-}
-
-// options are the install and upgrade options the spec sets.
-func (r *HelmReleaseReconciler) options(obj *v2.HelmRelease, name string) action.Options {
-	maxHistory := 5
-	if obj.Spec.MaxHistory != nil {
-		maxHistory = *obj.Spec.MaxHistory
-	}
-	o := action.Options{ReleaseName: name, Namespace: release.TargetNamespace(obj), Timeout: releaseTimeout(obj), Wait: true, WaitForJobs: true,
-		ServerSideApply: true, MaxHistory: maxHistory, Description: "driftless"}
-	if in := obj.Spec.Install; in != nil {
-		o.CreateNamespace = in.CreateNamespace
-	}
-	// Every object carries its owner's labels, over spec.commonMetadata, as in Flux.
-	pr := postrender.Metadata{Labels: map[string]string{}}
-	if cm := obj.Spec.CommonMetadata; cm != nil {
-		for k, v := range cm.Labels {
-			pr.Labels[k] = v
-		}
-		pr.Annotations = cm.Annotations
-	}
-	pr.Labels[release.NameLabel], pr.Labels[release.NamespaceLabel] = obj.Name, obj.Namespace
-	o.PostRenderer = pr
-	return o
-}
-
-// commonMetadataDigest identifies spec.commonMetadata (empty when unset), so that a change of it
-// upgrades the release.
-func commonMetadataDigest(obj *v2.HelmRelease) string {
-	cm := obj.Spec.CommonMetadata
-	if cm == nil || (len(cm.Labels) == 0 && len(cm.Annotations) == 0) {
-		return ""
-	}
-	return values.Digest(map[string]any{"labels": cm.Labels, "annotations": cm.Annotations})
-}
-
-// record puts the release at the head of the history (replacing its own revision); its config
-// digest is that of the values Helm stored with it.
-func record(history v2.Snapshots, rel *releasev1.Release, verb string) v2.Snapshots {
-	snap := &v2.Snapshot{APIVersion: "v2", Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, Action: verb,
-		ConfigDigest: values.Digest(rel.Config), Digest: fmt.Sprintf("%s.v%d", rel.Name, rel.Version)}
-	if rel.Info != nil {
-		snap.Status = rel.Info.Status.String()
-		snap.FirstDeployed, snap.LastDeployed = metav1.NewTime(rel.Info.FirstDeployed), metav1.NewTime(rel.Info.LastDeployed)
-	}
-	if rel.Chart != nil && rel.Chart.Metadata != nil {
-		snap.ChartName, snap.ChartVersion, snap.AppVersion = rel.Chart.Metadata.Name, rel.Chart.Metadata.Version, rel.Chart.Metadata.AppVersion
-	}
-	out := v2.Snapshots{snap}
-	for _, h := range history {
-		if h.Version != rel.Version && len(out) < 5 {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
 // finalize uninstalls the release and removes its HelmChart; a suspended release is left
 // installed, as in Flux.
 func (r *HelmReleaseReconciler) finalize(ctx context.Context, s *releaseScope) error {
@@ -631,11 +387,7 @@ func (r *HelmReleaseReconciler) finalize(ctx context.Context, s *releaseScope) e
 		if err != nil {
 			return err
 		}
-		keep, hooks := false, false
-		if u := obj.Spec.Uninstall; u != nil {
-			keep, hooks = u.KeepHistory, u.DisableHooks
-		}
-		if err := runner.Uninstall(release.Name(obj), releaseTimeout(obj), hooks, keep); err != nil && !errors.Is(err, action.ErrNotFound) {
+		if err := runner.Uninstall(release.Name(obj), uninstallOptions(obj)); err != nil && !errors.Is(err, action.ErrNotFound) {
 			return fmt.Errorf("Helm uninstall failed: %w", err)
 		}
 	}

@@ -32,10 +32,10 @@ func newNamespace(t *testing.T) string {
 }
 
 // serveChart plays source-controller: the HelmChart gets an artifact of the chart at version.
-func serveChart(t *testing.T, ns, name, version string) {
+func serveChart(t *testing.T, ns, name, version string, extra ...map[string]string) {
 	t.Helper()
 	ctx := testenv.Context(t)
-	url, digest := charts.publish(fmt.Sprintf("/helmchart/%s/%s/demo-%s.tgz", ns, name, version), chartArchive(t, version))
+	url, digest := charts.publish(fmt.Sprintf("/helmchart/%s/%s/demo-%s.tgz", ns, name, version), chartArchive(t, version, extra...))
 	testenv.Eventually(t, 30*time.Second, func() error {
 		c := &sourcev1.HelmChart{}
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, c); err != nil {
@@ -140,6 +140,9 @@ func TestHelmReleaseInstallsUpgradesAndUninstalls(t *testing.T) {
 	if cm.Labels["helm.toolkit.fluxcd.io/name"] != "demo" || cm.Labels["helm.toolkit.fluxcd.io/namespace"] != ns {
 		t.Errorf("the rendered object lacks its owner labels: %v", cm.Labels)
 	}
+	if inv := got.Status.Inventory; inv == nil || len(inv.Entries) != 1 || inv.Entries[0] != (v2.ResourceRef{ID: ns + "_demo-config__ConfigMap", Version: "v1"}) {
+		t.Errorf("inventory: %+v", got.Status.Inventory)
+	}
 	secret := &corev1.Secret{}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sh.helm.release.v1.demo.v1"}, secret); err != nil {
 		t.Fatalf("Helm's release Secret: %v", err)
@@ -189,6 +192,32 @@ func TestHelmReleaseInstallsUpgradesAndUninstalls(t *testing.T) {
 		}
 		return nil
 	})
+
+	// 'flux reconcile --force': an upgrade though nothing changed, once.
+	forced := time.Now().Add(time.Second).Format(time.RFC3339Nano)
+	patch = client.MergeFrom(upgraded.DeepCopy())
+	upgraded.Annotations = map[string]string{meta.ReconcileRequestAnnotation: forced, meta.ForceRequestAnnotation: forced}
+	if err := env.Client.Patch(ctx, upgraded, patch); err != nil {
+		t.Fatal(err)
+	}
+	upgraded = waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if o.Status.LastHandledForceAt != forced || o.Status.LastReleaseRevision != 4 || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("forceAt %q, revision %d, ready %s", o.Status.LastHandledForceAt, o.Status.LastReleaseRevision, c.Message)
+		}
+		return nil
+	})
+	if err := env.Client.List(ctx, events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	annotated := false
+	for _, e := range events.Items {
+		if e.Reason == v2.UpgradeSucceededReason && e.Annotations["helm.toolkit.fluxcd.io/revision"] == "1.1.0" && e.Annotations["helm.toolkit.fluxcd.io/app-version"] == "1.0" {
+			annotated = true
+		}
+	}
+	if !annotated {
+		t.Errorf("no UpgradeSucceeded event annotated with the chart's revision and app version: %+v", events.Items)
+	}
 
 	if err := env.Client.Delete(ctx, upgraded); err != nil {
 		t.Fatal(err)

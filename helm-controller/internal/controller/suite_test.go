@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sort"
 	"sync"
 	"testing"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -45,7 +47,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) (int, error) {
 	var err error
-	env, err = testenv.Start(testenv.WithScheme(v2.AddToScheme, sourcev1.AddToScheme))
+	env, err = testenv.Start(testenv.WithScheme(v2.AddToScheme, sourcev1.AddToScheme, apiextensionsv1.AddToScheme))
 	if err != nil {
 		return 0, err
 	}
@@ -107,19 +109,30 @@ func (c *chartServer) publish(path string, data []byte) (string, string) {
 	return c.URL + path, "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// chartArchive is a chart 'demo' at version that renders a ConfigMap from the values.
-func chartArchive(t *testing.T, version string) []byte {
+// chartArchive is a chart 'demo' at version that renders a ConfigMap from the values, with
+// the extra files (by path in the chart, 'templates/test.yaml') added.
+func chartArchive(t *testing.T, version string, extra ...map[string]string) []byte {
 	t.Helper()
 	files := map[string]string{
-		"demo/Chart.yaml":            "apiVersion: v2\nname: demo\nversion: " + version + "\nappVersion: \"1.0\"\n",
-		"demo/values.yaml":           "greeting: hello\n",
-		"demo/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-{{ .Values.suffix | default \"config\" }}\ndata:\n  greeting: {{ required \"greeting is required\" .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n",
+		"Chart.yaml":            "apiVersion: v2\nname: demo\nversion: " + version + "\nappVersion: \"1.0\"\n",
+		"values.yaml":           "greeting: hello\n",
+		"templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-{{ .Values.suffix | default \"config\" }}\ndata:\n  greeting: {{ required \"greeting is required\" .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n",
 	}
+	for _, e := range extra {
+		for k, v := range e {
+			files[k] = v
+		}
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
-	for _, name := range []string{"demo/Chart.yaml", "demo/values.yaml", "demo/templates/config.yaml"} {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
+	for _, name := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: "demo/" + name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := tw.Write([]byte(files[name])); err != nil {

@@ -60,3 +60,15 @@ type ObjectWithReconcileRequest interface {
 type Interval interface {
 	GetRequeueAfter() time.Duration
 }
+
+// HandleRequest returns the value of the request annotation key (ForceRequestAnnotation or
+// ResetRequestAnnotation) when it asks for something not handled yet: it is set, differs from
+// lastHandled, and equals the requestedAt value (so that only a reconcile request made with it
+// counts, as 'flux reconcile --force' and '--reset' make).
+func HandleRequest(annotations map[string]string, key, lastHandled string) (string, bool) {
+	v, ok := annotations[key]
+	if !ok || v == "" || v == lastHandled || annotations[ReconcileRequestAnnotation] != v {
+		return "", false
+	}
+	return v, true
+}

@@ -45,6 +45,9 @@ type Policy[O Object] struct {
 	// Revision returns what the object's events carry as '<group>/revision'; none when nil
 	// or empty.
 	Revision func(obj O) string
+	// Metadata, when set, returns more of what the object's events carry, by key without the
+	// group prefix ('app-version' is sent as '<group>/app-version').
+	Metadata func(obj O) map[string]string
 	// RetryInterval, when set and positive for an object, caps the backoff after its failed
 	// reconciles (spec.retryInterval).
 	RetryInterval func(obj O) time.Duration
@@ -143,13 +146,21 @@ func (p *Policy[O]) dropForeign(obj O) {
 	obj.SetConditions(kept)
 }
 
-// metadata is what every event of the object carries: its revision, when the kind has one.
+// metadata is what every event of the object carries: its revision and the kind's Metadata.
 func (p *Policy[O]) metadata(obj O) map[string]string {
-	if p.Revision == nil {
+	md := map[string]string{}
+	if p.Revision != nil {
+		if rev := p.Revision(obj); rev != "" {
+			md[p.Group+"/revision"] = rev
+		}
+	}
+	if p.Metadata != nil {
+		for k, v := range p.Metadata(obj) {
+			md[p.Group+"/"+k] = v
+		}
+	}
+	if len(md) == 0 {
 		return nil
 	}
-	if rev := p.Revision(obj); rev != "" {
-		return map[string]string{p.Group + "/revision": rev}
-	}
-	return nil
+	return md
 }

@@ -1,0 +1,318 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
+	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
+	"github.com/driftless-dev/driftless/pkg/testenv"
+	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+)
+
+func demoRelease(ns string, mutate func(*v2.HelmRelease)) *v2.HelmRelease {
+	hr := &v2.HelmRelease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "demo"},
+		Spec: v2.HelmReleaseSpec{
+			Interval: meta.Duration{Duration: time.Hour},
+			Chart: &v2.HelmChartTemplate{Spec: v2.HelmChartTemplateSpec{
+				Chart: "demo", SourceRef: v2.CrossNamespaceObjectReference{Kind: sourcev1.HelmRepositoryKind, Name: "charts"},
+			}},
+		},
+	}
+	if mutate != nil {
+		mutate(hr)
+	}
+	return hr
+}
+
+// testHooksChart has two test hooks, the Pods '<release>-test-ok' and '<release>-test-fail'.
+var testHooksChart = map[string]string{
+	"templates/tests.yaml": `apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-test-ok
+  annotations:
+    helm.sh/hook: test
+spec:
+  restartPolicy: Never
+  containers:
+  - name: test
+    image: busybox
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-test-fail
+  annotations:
+    helm.sh/hook: test
+spec:
+  restartPolicy: Never
+  containers:
+  - name: test
+    image: busybox
+`,
+}
+
+// runTestPods plays the kubelet for the test hooks of namespace ns, which no node runs here:
+// a Pod named '*-fail' fails, any other succeeds.
+func runTestPods(t *testing.T, ns string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		for ctx.Err() == nil {
+			pods := &corev1.PodList{}
+			if err := env.Client.List(ctx, pods, client.InNamespace(ns)); err == nil {
+				for i := range pods.Items {
+					p := &pods.Items[i]
+					if p.Status.Phase != "" && p.Status.Phase != corev1.PodPending {
+						continue
+					}
+					p.Status.Phase = corev1.PodSucceeded
+					if strings.HasSuffix(p.Name, "-fail") {
+						p.Status.Phase = corev1.PodFailed
+					}
+					_ = env.Client.Status().Update(ctx, p)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+// Tests after install: those the filters select pass and the release is Ready TestSucceeded,
+// with each hook's run in the history; a failing test fails the install (no retries: Stalled
+// RetriesExceeded, the release left installed for inspection), unless failures are ignored.
+func TestHelmReleaseTests(t *testing.T) {
+	ctx := testenv.Context(t)
+	cases := []struct {
+		name   string
+		test   v2.Test
+		check  func(*v2.HelmRelease, *metav1.Condition) error
+		phases map[string]string
+	}{
+		{"filtered", v2.Test{Enable: true, Filters: &[]v2.Filter{{Name: "demo-test-fail", Exclude: true}}},
+			func(o *v2.HelmRelease, c *metav1.Condition) error {
+				if c.Status != metav1.ConditionTrue || c.Reason != v2.TestSucceededReason {
+					return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+				}
+				return nil
+			}, map[string]string{"demo-test-ok": "Succeeded"}},
+		{"failing", v2.Test{Enable: true},
+			func(o *v2.HelmRelease, c *metav1.Condition) error {
+				if c.Status != metav1.ConditionFalse || c.Reason != v2.RetriesExceededReason || !strings.Contains(c.Message, "Helm test failed") {
+					return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+				}
+				return nil
+			}, map[string]string{"demo-test-fail": "Failed"}}, // Helm stops at the first failing test
+		{"ignored", v2.Test{Enable: true, IgnoreFailures: true, Filters: &[]v2.Filter{{Name: "demo-test-fail"}}},
+			func(o *v2.HelmRelease, c *metav1.Condition) error {
+				if c.Status != metav1.ConditionTrue || c.Reason != v2.InstallSucceededReason {
+					return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+				}
+				return nil
+			}, map[string]string{"demo-test-fail": "Failed"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := newNamespace(t)
+			runTestPods(t, ns)
+			hr := demoRelease(ns, func(hr *v2.HelmRelease) { hr.Spec.Test = &tc.test })
+			if err := env.Client.Create(ctx, hr); err != nil {
+				t.Fatal(err)
+			}
+			serveChart(t, ns, ns+"-demo", "1.0.0", testHooksChart)
+			got := waitRelease(t, client.ObjectKeyFromObject(hr), tc.check)
+			h := got.Status.History[0]
+			if h.TestHooks == nil || len(*h.TestHooks) != len(tc.phases) {
+				t.Fatalf("test hooks: %+v", h.TestHooks)
+			}
+			for name, phase := range tc.phases {
+				if st := (*h.TestHooks)[name]; st == nil || st.Phase != phase || st.LastStarted.IsZero() {
+					t.Errorf("test hook %s: %+v, want %s", name, st, phase)
+				}
+			}
+			var success *metav1.Condition
+			for i := range got.Status.Conditions {
+				if got.Status.Conditions[i].Type == v2.TestSuccessCondition {
+					success = &got.Status.Conditions[i]
+				}
+			}
+			want := metav1.ConditionTrue
+			if tc.phases["demo-test-fail"] != "" {
+				want = metav1.ConditionFalse
+			}
+			if success == nil || success.Status != want {
+				t.Errorf("TestSuccess: %+v, want %s", success, want)
+			}
+			if tc.name == "failing" && (got.Status.InstallFailures != 1 || h.Status != "deployed") {
+				t.Errorf("a failed test with no retries: %d install failures, release %s", got.Status.InstallFailures, h.Status)
+			}
+		})
+	}
+}
+
+// widgetCRD is the chart's CRD at a version, labelled with it.
+func widgetCRD(version string) map[string]string {
+	return map[string]string{
+		"crds/widgets.yaml": `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+  labels:
+    chart-version: "` + version + `"
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+`,
+		"templates/widget.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  size: 1\n",
+	}
+}
+
+// The chart's CRDs: created on install (and the custom resource with them, in the inventory);
+// left alone on upgrade by default; replaced with upgrade.crds CreateReplace.
+func TestHelmReleaseCRDsPolicy(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	hr := demoRelease(ns, nil)
+	if err := env.Client.Create(ctx, hr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.Client.Delete(context.Background(), &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "widgets.example.com"}})
+	})
+	key := client.ObjectKeyFromObject(hr)
+	crdLabel := func() string {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "widgets.example.com"}, crd); err != nil {
+			t.Fatal(err)
+		}
+		return crd.Labels["chart-version"]
+	}
+
+	serveChart(t, ns, ns+"-demo", "1.0.0", widgetCRD("1.0.0"))
+	got := waitRelease(t, key, releasedAt(1, "1.0.0"))
+	if l := crdLabel(); l != "1.0.0" {
+		t.Errorf("the CRD after install: %q", l)
+	}
+	widget := &unstructured.Unstructured{}
+	widget.SetGroupVersionKind(schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Widget"})
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo"}, widget); err != nil {
+		t.Fatalf("the chart's custom resource: %v", err)
+	}
+	ids := map[string]bool{}
+	for _, e := range got.Status.Inventory.Entries {
+		ids[e.ID] = true
+	}
+	if !ids["_widgets.example.com_apiextensions.k8s.io_CustomResourceDefinition"] || !ids[ns+"_demo_example.com_Widget"] {
+		t.Errorf("inventory: %+v", got.Status.Inventory.Entries)
+	}
+
+	serveChart(t, ns, ns+"-demo", "1.1.0", widgetCRD("1.1.0"))
+	got = waitRelease(t, key, releasedAt(2, "1.1.0"))
+	if l := crdLabel(); l != "1.0.0" {
+		t.Errorf("the CRD after an upgrade with the default policy (Skip): %q", l)
+	}
+
+	patch := client.MergeFrom(got.DeepCopy())
+	got.Spec.Upgrade = &v2.Upgrade{CRDs: v2.CreateReplace}
+	if err := env.Client.Patch(ctx, got, patch); err != nil {
+		t.Fatal(err)
+	}
+	serveChart(t, ns, ns+"-demo", "1.2.0", widgetCRD("1.2.0"))
+	waitRelease(t, key, releasedAt(3, "1.2.0"))
+	if l := crdLabel(); l != "1.2.0" {
+		t.Errorf("the CRD after an upgrade with CreateReplace: %q", l)
+	}
+}
+
+// A kustomize post-renderer patches what the chart renders and overrides its images; a change
+// of the post-renderers upgrades the release.
+func TestHelmReleasePostRenderers(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	renderer := func(value string) []v2.PostRenderer {
+		return []v2.PostRenderer{{Kustomize: &v2.Kustomize{
+			Patches: []kustomize.Patch{{
+				Target: &kustomize.Selector{Kind: "ConfigMap"},
+				Patch:  `[{"op": "add", "path": "/data/patched", "value": "` + value + `"}]`,
+			}},
+			Images: []kustomize.Image{{Name: "nginx", NewTag: "1.27"}},
+		}}}
+	}
+	hr := demoRelease(ns, func(hr *v2.HelmRelease) {
+		hr.Spec.PostRenderers = renderer("one")
+		hr.Spec.Install = &v2.Install{DisableWait: true} // no node runs the Deployment's Pods here
+		hr.Spec.Upgrade = &v2.Upgrade{DisableWait: true}
+	})
+	if err := env.Client.Create(ctx, hr); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(hr)
+	deployment := map[string]string{"templates/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector:
+    matchLabels: {app: demo}
+  template:
+    metadata:
+      labels: {app: demo}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+`}
+	serveChart(t, ns, ns+"-demo", "1.0.0", deployment)
+	got := waitRelease(t, key, releasedAt(1, "1.0.0"))
+	if got.Status.ObservedPostRenderersDigest == "" {
+		t.Error("no observedPostRenderersDigest")
+	}
+	cm := &corev1.ConfigMap{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Data["patched"] != "one" || cm.Labels["helm.toolkit.fluxcd.io/name"] != "demo" {
+		t.Fatalf("the patched ConfigMap: %+v %v %v", cm.Data, cm.Labels, err)
+	}
+	var image string
+	d := &unstructured.Unstructured{}
+	d.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo"}, d); err == nil {
+		containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+		if len(containers) == 1 {
+			image, _ = containers[0].(map[string]any)["image"].(string)
+		}
+	}
+	if image != "nginx:1.27" {
+		t.Errorf("the Deployment's image: %q", image)
+	}
+
+	patch := client.MergeFrom(got.DeepCopy())
+	got.Spec.PostRenderers = renderer("two")
+	if err := env.Client.Patch(ctx, got, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, key, releasedAt(2, "1.0.0"))
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Data["patched"] != "two" {
+		t.Fatalf("after the post-renderer changed: %+v %v", cm.Data, err)
+	}
+}
