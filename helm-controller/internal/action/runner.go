@@ -20,7 +20,9 @@ import (
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 )
 
@@ -330,16 +332,10 @@ func (r *Runner) Unlock(rel *releasev1.Release) error {
 	return r.cfg.Releases.Update(rel)
 }
 
-// Object identifies one object of a release.
-type Object struct {
-	GVK             schema.GroupVersionKind
-	Namespace, Name string
-}
-
-// Objects are the objects of the release's manifest (hooks excluded), with the namespace the
-// cluster gives them (none for cluster-scoped kinds, the release's for namespaced ones that
-// name none), and those of the chart's CRDs unless skipCRDs.
-func (r *Runner) Objects(rel *releasev1.Release, skipCRDs bool) ([]Object, error) {
+// Objects are the objects of the release's manifest (hooks excluded), as Helm applied them,
+// and those of the chart's CRDs unless skipCRDs; a namespaced object that names no namespace is
+// in the release's. mapper tells the kinds' scope.
+func Objects(rel *releasev1.Release, mapper apimeta.RESTMapper, skipCRDs bool) ([]*unstructured.Unstructured, error) {
 	docs := []string{rel.Manifest}
 	if !skipCRDs && rel.Chart != nil {
 		for _, crd := range rel.Chart.CRDObjects() {
@@ -348,17 +344,32 @@ func (r *Runner) Objects(rel *releasev1.Release, skipCRDs bool) ([]Object, error
 			}
 		}
 	}
-	var out []Object
+	var out []*unstructured.Unstructured
 	for _, doc := range docs {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		res, err := r.cfg.KubeClient.Build(strings.NewReader(doc), false)
-		if err != nil {
-			return nil, fmt.Errorf("reading the objects of release '%s': %w", rel.Name, err)
-		}
-		for _, info := range res {
-			out = append(out, Object{GVK: info.Mapping.GroupVersionKind, Namespace: info.Namespace, Name: info.Name})
+		dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(doc), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return nil, fmt.Errorf("reading the objects of release '%s': %w", rel.Name, err)
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			gvk := u.GroupVersionKind()
+			m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+			if err != nil {
+				return nil, fmt.Errorf("release '%s': %s/%s: %w", rel.Name, gvk.Kind, u.GetName(), err)
+			}
+			if m.Scope.Name() == apimeta.RESTScopeNameNamespace {
+				if u.GetNamespace() == "" {
+					u.SetNamespace(rel.Namespace)
+				}
+			} else {
+				u.SetNamespace("")
+			}
+			out = append(out, u)
 		}
 	}
 	return out, nil

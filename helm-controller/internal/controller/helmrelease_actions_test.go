@@ -316,3 +316,121 @@ spec:
 		t.Fatalf("after the post-renderer changed: %+v %v", cm.Data, err)
 	}
 }
+
+// Drift detection: a Deployment scaled by another writer and a deleted ConfigMap are corrected
+// from the watch, well before the release's interval of an hour; in warn mode a change is
+// reported (Drifted) and left in place; an object opted out is never touched.
+func TestHelmReleaseDriftCorrectedFromTheWatch(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	hr := demoRelease(ns, func(hr *v2.HelmRelease) {
+		hr.Spec.Install = &v2.Install{DisableWait: true} // no node runs the Deployment's Pods here
+		hr.Spec.DriftDetection = &v2.DriftDetection{Mode: "enabled"}
+	})
+	if err := env.Client.Create(ctx, hr); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(hr)
+	serveChart(t, ns, ns+"-demo", "1.0.0", map[string]string{"templates/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: demo}
+  template:
+    metadata:
+      labels: {app: demo}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+`})
+	waitRelease(t, key, releasedAt(1, "1.0.0"))
+	waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if d := conditionOf(o, v2.DriftedCondition); d == nil || d.Reason != v2.NoDriftDetectedReason {
+			return fmt.Errorf("Drifted: %+v", d)
+		}
+		return nil
+	})
+
+	replicas := func() int64 {
+		d := &unstructured.Unstructured{}
+		d.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo"}, d); err != nil {
+			return -1
+		}
+		n, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas")
+		return n
+	}
+	scale := func() {
+		d := &unstructured.Unstructured{}
+		d.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo"}, d); err != nil {
+			t.Fatal(err)
+		}
+		_ = unstructured.SetNestedField(d.Object, int64(5), "spec", "replicas")
+		if err := env.Client.Update(ctx, d, client.FieldOwner("kubectl-scale")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scale()
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if n := replicas(); n != 2 {
+			return fmt.Errorf("%d replicas", n)
+		}
+		return nil
+	})
+	if err := env.Client.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "demo-config"}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, &corev1.ConfigMap{})
+	})
+	got := waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if d := conditionOf(o, v2.DriftedCondition); d == nil || !strings.Contains(d.Message, "was corrected") {
+			return fmt.Errorf("Drifted: %+v", d)
+		}
+		return nil
+	})
+	if got.Status.LastReleaseRevision != 1 {
+		t.Errorf("drift was corrected by a Helm upgrade (revision %d), not by applying the objects", got.Status.LastReleaseRevision)
+	}
+
+	// warn: reported, left alone.
+	patch := client.MergeFrom(got.DeepCopy())
+	got.Spec.DriftDetection.Mode = "warn"
+	if err := env.Client.Patch(ctx, got, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if o.Status.ObservedGeneration != o.Generation {
+			return fmt.Errorf("generation %d not observed", o.Generation)
+		}
+		return nil
+	})
+	scale()
+	waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
+		d := conditionOf(o, v2.DriftedCondition)
+		if d == nil || d.Status != metav1.ConditionTrue || d.Reason != v2.DriftDetectedReason || !strings.Contains(d.Message, "Deployment/"+ns+"/demo changed") {
+			return fmt.Errorf("Drifted: %+v", d)
+		}
+		if c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("drift in warn mode made the release not Ready: %s", c.Message)
+		}
+		return nil
+	})
+	if n := replicas(); n != 5 {
+		t.Errorf("warn mode changed the Deployment: %d replicas", n)
+	}
+}
+
+func conditionOf(o *v2.HelmRelease, typ string) *metav1.Condition {
+	for i := range o.Status.Conditions {
+		if o.Status.Conditions[i].Type == typ {
+			return &o.Status.Conditions[i]
+		}
+	}
+	return nil
+}

@@ -11,13 +11,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -25,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
@@ -38,6 +42,7 @@ import (
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	"github.com/driftless-dev/driftless/pkg/runtime/predicates"
 	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
+	"github.com/driftless-dev/driftless/pkg/runtime/tracker"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
@@ -80,6 +85,12 @@ type HelmReleaseReconciler struct {
 	Concurrent                   int
 
 	runtime *lifecycle.Reconciler[*v2.HelmRelease, *releaseScope]
+	// tracker watches the releases' objects; wake reconciles a release whose object drifted.
+	tracker *tracker.Tracker
+	wake    tracker.Wakeups
+	// memos are the drift checks that found none, by HelmRelease (driftMemo).
+	memos sync.Map
+	directClient
 }
 
 type releaseScope struct {
@@ -90,7 +101,7 @@ type releaseScope struct {
 	values map[string]any
 	digest string
 	// objects are those of the release, when its inventory was recorded.
-	objects []action.Object
+	objects []*unstructured.Unstructured
 }
 
 var releasePolicy = &lifecycle.Policy[*v2.HelmRelease]{
@@ -142,6 +153,18 @@ func (r *HelmReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.DependencyRetry <= 0 {
 		r.DependencyRetry = defaultDependencyRetry
 	}
+	if err := crmetrics.Registry.Register(driftDetected); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
+		return err
+	}
+	t, err := tracker.New(r.Config, mgr.GetRESTMapper(), release.NameLabel, release.NamespaceLabel,
+		tracker.Handlers{Drifted: r.drifted, FieldManager: action.FieldManager})
+	if err != nil {
+		return err
+	}
+	r.tracker = t
+	if err := mgr.Add(t); err != nil {
+		return err
+	}
 	r.runtime = &lifecycle.Reconciler[*v2.HelmRelease, *releaseScope]{
 		Client:   r.Client,
 		Events:   r.Events,
@@ -156,13 +179,15 @@ func (r *HelmReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			{Run: r.reconcileRelease},
 		},
 		Finalize:      r.finalize,
+		Forget:        func(key types.NamespacedName) { r.memos.Delete(key) },
 		JitterPercent: r.JitterPercent,
 		RateLimiter:   requeue.NewRateLimiter(r.MinRetryDelay, r.MaxRetryDelay),
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v2.HelmRelease{}, builder.WithPredicates(predicates.SpecOrRequest())).
 		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(releaseOfChart)).
-		Watches(&v2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(becameReady))
+		Watches(&v2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(becameReady)).
+		WatchesRawSource(r.wake.Source())
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v2.HelmRelease{}, dependencyIndexKey, indexDependencies); err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 		}
 	}
 	if !forced && r.inSync(obj, last, version, s.digest) {
-		if done, err := r.reconcileInSync(s, runner, last); done {
+		if done, err := r.reconcileInSync(ctx, s, runner, last); done {
 			return err
 		}
 	}
@@ -132,16 +132,18 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 	}
 	obj.Status.ObservedCommonMetadataDigest = commonMetadataDigest(obj)
 	obj.Status.ObservedPostRenderersDigest = postRenderersDigest(obj)
-	r.recordInventory(s, runner, rel)
+	r.recordInventory(s, rel)
 	conditions.Delete(obj, v2.RemediatedCondition)
 	conditions.Delete(obj, v2.TestSuccessCondition)
 	conditions.MarkTrue(obj, v2.ReleasedCondition, a.succeeded, "%s succeeded for %s.v%d with chart %s@%s", a.title, target, rel.Version, s.loaded.Metadata.Name, version)
 	s.Announce(a.succeeded, "%s succeeded for %s.v%d with chart %s@%s", a.title, target, rel.Version, s.loaded.Metadata.Name, version)
 	if enabled, _ := testPolicy(obj, install); enabled {
-		return r.test(s, runner, name, a)
+		if err := r.test(s, runner, name, a); err != nil {
+			return err
+		}
 	}
 	resetFailures(obj)
-	return nil
+	return r.reconcileDrift(ctx, s, rel)
 }
 
 func resetFailures(obj *v2.HelmRelease) {
@@ -162,12 +164,12 @@ func (r *HelmReleaseReconciler) inSync(obj *v2.HelmRelease, last *releasev1.Rele
 }
 
 // reconcileInSync handles a release in sync: its inventory recorded, its tests run once when
-// enabled and not run yet; tests that failed, unless ignored, keep the release failed: done is
+// enabled and not run yet, its drift detected (and corrected); tests that failed, unless ignored, keep the release failed: done is
 // false while retries remain, and the action runs again.
-func (r *HelmReleaseReconciler) reconcileInSync(s *releaseScope, runner *action.Runner, last *releasev1.Release) (done bool, err error) {
+func (r *HelmReleaseReconciler) reconcileInSync(ctx context.Context, s *releaseScope, runner *action.Runner, last *releasev1.Release) (done bool, err error) {
 	obj := s.Object
 	if obj.Status.Inventory == nil {
-		r.recordInventory(s, runner, last)
+		r.recordInventory(s, last)
 	}
 	h := obj.Status.History[0]
 	a := newAttempt(obj, h.Action == "install")
@@ -175,11 +177,11 @@ func (r *HelmReleaseReconciler) reconcileInSync(s *releaseScope, runner *action.
 	switch {
 	case !enabled:
 		conditions.Delete(obj, v2.TestSuccessCondition)
-		return true, nil
+		return true, r.reconcileDrift(ctx, s, last)
 	case h.TestHooks == nil:
 		return true, r.test(s, runner, last.Name, a)
 	case ignore || !testsFailed(h):
-		return true, nil
+		return true, r.reconcileDrift(ctx, s, last)
 	case a.m.retryOnFailure || !a.m.exhausted(*a.failures):
 		return false, nil // the failed tests count as a failed action: it runs again
 	}
@@ -285,21 +287,23 @@ func testHooks(rel *releasev1.Release) *map[string]*v2.TestHookStatus {
 // recordInventory sets status.inventory to the objects of the release (its manifest and, unless
 // skipped, the chart's CRDs), sorted; hooks are not part of it. A manifest that cannot be read
 // leaves the inventory as it was: it is informative, the release is what counts.
-func (r *HelmReleaseReconciler) recordInventory(s *releaseScope, runner *action.Runner, rel *releasev1.Release) {
+func (r *HelmReleaseReconciler) recordInventory(s *releaseScope, rel *releasev1.Release) {
 	obj := s.Object
 	skipCRDs := installOptions(obj, rel.Name).CRDs == action.SkipCRDs
-	objects, err := runner.Objects(rel, skipCRDs)
+	objects, err := action.Objects(rel, r.RESTMapper(), skipCRDs)
 	if err != nil {
 		return
 	}
 	inv := &v2.ResourceInventory{Entries: make([]v2.ResourceRef, 0, len(objects))}
 	for _, o := range objects {
-		id := strings.Join([]string{o.Namespace, o.Name, o.GVK.Group, o.GVK.Kind}, "_")
-		inv.Entries = append(inv.Entries, v2.ResourceRef{ID: id, Version: o.GVK.Version})
+		gvk := o.GroupVersionKind()
+		id := strings.Join([]string{o.GetNamespace(), o.GetName(), gvk.Group, gvk.Kind}, "_")
+		inv.Entries = append(inv.Entries, v2.ResourceRef{ID: id, Version: gvk.Version})
 	}
 	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].ID < inv.Entries[j].ID })
 	obj.Status.Inventory = inv
 	s.objects = objects
+	r.track(objects)
 }
 
 // uninstallMoved uninstalls the release the history names when the release name, target
@@ -427,7 +431,7 @@ func (r *HelmReleaseReconciler) remediate(s *releaseScope, runner *action.Runner
 	if rel, err := runner.Last(name); err == nil {
 		obj.Status.LastReleaseRevision = rel.Version
 		obj.Status.History = record(obj.Status.History, rel, "rollback")
-		r.recordInventory(s, runner, rel)
+		r.recordInventory(s, rel)
 	}
 	conditions.MarkTrue(obj, v2.RemediatedCondition, v2.RollbackSucceededReason, "Helm rollback to previous release %s succeeded", target)
 	s.Announce(v2.RollbackSucceededReason, "Helm rollback to previous release %s succeeded", target)

@@ -20,9 +20,9 @@ import (
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/build"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/inventory"
-	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
+	"github.com/driftless-dev/driftless/pkg/runtime/tracker"
 )
 
 // memo is what the controller remembers of a Kustomization's last apply, so that a reconcile

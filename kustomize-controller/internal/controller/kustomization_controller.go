@@ -22,13 +22,13 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
-	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	"github.com/driftless-dev/driftless/pkg/runtime/predicates"
 	"github.com/driftless-dev/driftless/pkg/runtime/requeue"
+	"github.com/driftless-dev/driftless/pkg/runtime/tracker"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
@@ -95,7 +95,7 @@ type KustomizationReconciler struct {
 
 	runtime  *lifecycle.Reconciler[*kustomizev1.Kustomization, *kustomizationScope]
 	tracker  *tracker.Tracker
-	wake     wakeups
+	wake     tracker.Wakeups
 	log      logr.Logger
 	driftMu  sync.Mutex
 	drifts   map[types.NamespacedName]driftCorrection
@@ -193,7 +193,7 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicates.SpecOrRequest())).
 		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readinessChanged)).
-		WatchesRawSource(r.wake.source())
+		WatchesRawSource(r.wake.Source())
 	for _, src := range []client.Object{&sourcev1.GitRepository{}, &sourcev1.OCIRepository{}, &sourcev1.Bucket{}} {
 		b = b.Watches(src, handler.EnqueueRequestsFromMapFunc(r.referrers), builder.WithPredicates(revisionChanged))
 	}

@@ -17,7 +17,7 @@ import (
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/inventory"
-	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
+	"github.com/driftless-dev/driftless/pkg/runtime/tracker"
 )
 
 // The direct path applies an object with a single request, where the resource manager would

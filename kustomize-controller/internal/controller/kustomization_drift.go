@@ -12,7 +12,7 @@ import (
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/kustomize-controller/internal/inventory"
-	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
+	"github.com/driftless-dev/driftless/pkg/runtime/tracker"
 )
 
 // Drift correction from the watch: the tracker reports an applied object deleted, or a field
@@ -22,7 +22,7 @@ import (
 
 // wakeUp enqueues a Kustomization whose objects changed while it waits for their health, or
 // drifted. It does not block.
-func (r *KustomizationReconciler) wakeUp(owner types.NamespacedName) { r.wake.add(owner) }
+func (r *KustomizationReconciler) wakeUp(owner types.NamespacedName) { r.wake.Add(owner) }
 
 // drifted schedules the reconcile of a Kustomization one of whose objects drifted: at once,
 // unless a drift correction of the same Kustomization is pending (it will see this drift too)

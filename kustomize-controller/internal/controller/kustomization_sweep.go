@@ -2,15 +2,10 @@ package controller
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 )
@@ -91,41 +86,4 @@ func (r *KustomizationReconciler) sweep(ctx context.Context) error {
 		return true
 	})
 	return nil
-}
-
-// wakeups enqueues Kustomizations from the tracker's handlers and from timers without ever
-// blocking them: straight into the controller's work queue, which merges a key added twice,
-// or, before the controller has started, into a set it drains when it does.
-type wakeups struct {
-	mu      sync.Mutex
-	queue   workqueue.TypedRateLimitingInterface[reconcile.Request]
-	pending map[types.NamespacedName]bool
-}
-
-// add enqueues key.
-func (w *wakeups) add(key types.NamespacedName) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.queue != nil {
-		w.queue.Add(reconcile.Request{NamespacedName: key})
-		return
-	}
-	if w.pending == nil {
-		w.pending = map[types.NamespacedName]bool{}
-	}
-	w.pending[key] = true
-}
-
-// source is the controller's source of wake-ups.
-func (w *wakeups) source() source.Source {
-	return source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.queue = q
-		for key := range w.pending {
-			q.Add(reconcile.Request{NamespacedName: key})
-		}
-		w.pending = nil
-		return nil
-	})
 }

@@ -8,10 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/testenv"
@@ -76,36 +73,4 @@ func TestKustomizationReleasesWatchesAndClientsNoLongerNeeded(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// The tracker's handlers wake Kustomizations without ever blocking, however many objects
-// change at once and whether or not the controller has started: each Kustomization is queued
-// once.
-func TestWakeupsNeverBlock(t *testing.T) {
-	var w wakeups
-	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
-	defer q.ShutDown()
-	const owners = 5000
-	wake := func() {
-		for i := range 4 * owners {
-			w.add(types.NamespacedName{Namespace: "default", Name: fmt.Sprint(i % owners)})
-		}
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		wake() // before the controller starts
-		if err := w.source().Start(testenv.Context(t), q); err != nil {
-			t.Error(err)
-		}
-		wake() // and after, with nobody taking from the queue
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("waking Kustomizations blocked")
-	}
-	if q.Len() != owners {
-		t.Fatalf("%d Kustomizations queued, want %d", q.Len(), owners)
-	}
 }

@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
-	"github.com/driftless-dev/driftless/kustomize-controller/internal/tracker"
+	"github.com/driftless-dev/driftless/pkg/runtime/tracker"
 )
 
 // Verifying with the API server (a requestedAt, or --verify-interval passed) does not trust

@@ -1,5 +1,6 @@
-// Package tracker watches the objects that kustomize-controller applied, and only those: one
-// informer per kind, filtered by the owner labels that every applied object carries.
+// Package tracker watches the objects that a controller applied, and only those: one informer
+// per kind, filtered by the owner labels that every applied object carries (a Kustomization's,
+// a HelmRelease's).
 //
 // It serves three purposes. Health checks read object status from it and are woken by its
 // events instead of polling the API server. Drift detection reads each object's write history
