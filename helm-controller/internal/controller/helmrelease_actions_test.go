@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -433,4 +434,53 @@ func conditionOf(o *v2.HelmRelease, typ string) *metav1.Condition {
 		}
 	}
 	return nil
+}
+
+// With serviceAccountName every Helm action runs as that account: a chart within its rights
+// installs; one with an object outside them (a ClusterRole) is refused by the API server and
+// leaves nothing of it behind.
+func TestHelmReleaseImpersonation(t *testing.T) {
+	ctx := testenv.Context(t)
+	ns := newNamespace(t)
+	for _, o := range []client.Object{
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tenant"}},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tenant"}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"configmaps", "secrets"}, Verbs: []string{"*"}},
+		}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tenant"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "tenant"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "tenant", Namespace: ns}}},
+	} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allowed := demoRelease(ns, func(hr *v2.HelmRelease) { hr.Spec.ServiceAccountName = "tenant" })
+	if err := env.Client.Create(ctx, allowed); err != nil {
+		t.Fatal(err)
+	}
+	serveChart(t, ns, ns+"-demo", "1.0.0")
+	waitRelease(t, client.ObjectKeyFromObject(allowed), releasedAt(1, "1.0.0"))
+
+	clusterRole := "hr-" + ns + "-escalate"
+	refused := demoRelease(ns, func(hr *v2.HelmRelease) {
+		hr.Name = "escalate"
+		hr.Spec.ServiceAccountName = "tenant"
+	})
+	if err := env.Client.Create(ctx, refused); err != nil {
+		t.Fatal(err)
+	}
+	serveChart(t, ns, ns+"-escalate", "1.0.0", map[string]string{"templates/role.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: " + clusterRole + "\nrules:\n- apiGroups: ['*']\n  resources: ['*']\n  verbs: ['*']\n"})
+	waitRelease(t, client.ObjectKeyFromObject(refused), func(o *v2.HelmRelease, c *metav1.Condition) error {
+		if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "forbidden") || !strings.Contains(c.Message, "system:serviceaccount:"+ns+":tenant") {
+			return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: clusterRole}, &rbacv1.ClusterRole{}); err == nil {
+		t.Errorf("the ClusterRole outside the account's rights was created")
+	}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "escalate-config"}, &corev1.ConfigMap{}); err == nil {
+		t.Errorf("the failed install left its ConfigMap behind")
+	}
 }
