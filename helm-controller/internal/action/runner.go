@@ -332,8 +332,8 @@ func (r *Runner) Unlock(rel *releasev1.Release) error {
 	return r.cfg.Releases.Update(rel)
 }
 
-// Objects are the objects of the release's manifest (hooks excluded), as Helm applied them,
-// and those of the chart's CRDs unless skipCRDs; a namespaced object that names no namespace is
+// Objects are the objects of the release's manifest (hooks excluded), as Helm applied them
+// (with the release's ownership label and annotations, which Helm adds as it applies), and those of the chart's CRDs unless skipCRDs; a namespaced object that names no namespace is
 // in the release's. mapper tells the kinds' scope.
 func Objects(rel *releasev1.Release, mapper apimeta.RESTMapper, skipCRDs bool) ([]*unstructured.Unstructured, error) {
 	docs := []string{rel.Manifest}
@@ -345,7 +345,7 @@ func Objects(rel *releasev1.Release, mapper apimeta.RESTMapper, skipCRDs bool) (
 		}
 	}
 	var out []*unstructured.Unstructured
-	for _, doc := range docs {
+	for i, doc := range docs {
 		dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(doc), 4096)
 		for {
 			u := &unstructured.Unstructured{}
@@ -362,6 +362,9 @@ func Objects(rel *releasev1.Release, mapper apimeta.RESTMapper, skipCRDs bool) (
 			if err != nil {
 				return nil, fmt.Errorf("release '%s': %s/%s: %w", rel.Name, gvk.Kind, u.GetName(), err)
 			}
+			if i == 0 {
+				setOwnership(u, rel) // not on the CRDs of crds/, which Helm creates as they are
+			}
 			if m.Scope.Name() == apimeta.RESTScopeNameNamespace {
 				if u.GetNamespace() == "" {
 					u.SetNamespace(rel.Namespace)
@@ -373,4 +376,21 @@ func Objects(rel *releasev1.Release, mapper apimeta.RESTMapper, skipCRDs bool) (
 		}
 	}
 	return out, nil
+}
+
+// setOwnership adds what Helm marks every object of a release with, and checks before it
+// upgrades or uninstalls one: the managed-by label and the release annotations.
+func setOwnership(u *unstructured.Unstructured, rel *releasev1.Release) {
+	labels := u.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels["app.kubernetes.io/managed-by"] = "Helm"
+	u.SetLabels(labels)
+	ann := u.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann["meta.helm.sh/release-name"], ann["meta.helm.sh/release-namespace"] = rel.Name, rel.Namespace
+	u.SetAnnotations(ann)
 }

@@ -398,6 +398,10 @@ spec:
 	if got.Status.LastReleaseRevision != 1 {
 		t.Errorf("drift was corrected by a Helm upgrade (revision %d), not by applying the objects", got.Status.LastReleaseRevision)
 	}
+	cm := &corev1.ConfigMap{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo-config"}, cm); err != nil || cm.Annotations["meta.helm.sh/release-name"] != "demo" || cm.Labels["app.kubernetes.io/managed-by"] != "Helm" {
+		t.Errorf("the recreated ConfigMap lacks Helm's ownership (an uninstall would leave it): %v %v %v", cm.Labels, cm.Annotations, err)
+	}
 
 	// warn: reported, left alone.
 	patch := client.MergeFrom(got.DeepCopy())
