@@ -1,17 +1,9 @@
 package e2e
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,48 +15,17 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/driftless-dev/driftless/e2e/internal/chartrepo"
 	helmv2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
-// helmRepo is a Helm chart repository on 127.0.0.1: an index.yaml and the archives it lists.
-type helmRepo struct {
-	*httptest.Server
-	mu       sync.Mutex
-	archives map[string][]byte // by file name
-	versions []string
-}
-
-func newHelmRepo(t *testing.T) *helmRepo {
-	h := &helmRepo{archives: map[string][]byte{}}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if r.URL.Path == "/index.yaml" {
-			_, _ = w.Write([]byte(h.index()))
-			return
-		}
-		data, ok := h.archives[strings.TrimPrefix(r.URL.Path, "/")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write(data)
-	}))
-	t.Cleanup(h.Close)
-	return h
-}
-
-// publish adds version of the chart 'podinfo' (a Deployment, a Service and a ConfigMap) to the
-// repository.
-func (h *helmRepo) publish(t *testing.T, version string) {
-	t.Helper()
-	files := map[string]string{
-		"podinfo/Chart.yaml":  "apiVersion: v2\nname: podinfo\nversion: " + version + "\nappVersion: \"6.9.0\"\n",
-		"podinfo/values.yaml": "replicas: 1\nimage: ghcr.io/stefanprodan/podinfo:6.9.0\nmessage: hello\n",
-		"podinfo/templates/deployment.yaml": `apiVersion: apps/v1
+// podinfoChart is a chart of a Deployment, a Service and a ConfigMap.
+var podinfoChart = map[string]string{
+	"values.yaml": "replicas: 1\nimage: ghcr.io/stefanprodan/podinfo:6.9.0\nmessage: hello\n",
+	"templates/deployment.yaml": `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: {{ .Release.Name }}
@@ -82,7 +43,7 @@ spec:
           ports:
             - containerPort: 9898
 `,
-		"podinfo/templates/service.yaml": `apiVersion: v1
+	"templates/service.yaml": `apiVersion: v1
 kind: Service
 metadata:
   name: {{ .Release.Name }}
@@ -91,7 +52,7 @@ spec:
   ports:
     - port: 9898
 `,
-		"podinfo/templates/config.yaml": `apiVersion: v1
+	"templates/config.yaml": `apiVersion: v1
 kind: ConfigMap
 metadata:
   name: {{ .Release.Name }}
@@ -99,43 +60,13 @@ data:
   message: {{ .Values.message | quote }}
   chart: {{ .Chart.Version | quote }}
 `,
-	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(files[n])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.archives["podinfo-"+version+".tgz"] = buf.Bytes()
-	h.versions = append(h.versions, version)
 }
 
-func (h *helmRepo) index() string {
-	var b strings.Builder
-	b.WriteString("apiVersion: v1\nentries:\n  podinfo:\n")
-	for _, v := range h.versions {
-		fmt.Fprintf(&b, "  - apiVersion: v2\n    name: podinfo\n    version: %s\n    appVersion: \"6.9.0\"\n    digest: %x\n    urls:\n    - podinfo-%s.tgz\n",
-			v, sha256.Sum256(h.archives["podinfo-"+v+".tgz"]), v)
+func publish(t *testing.T, repo *chartrepo.Repo, version string) {
+	t.Helper()
+	if err := repo.Publish("podinfo", version, "6.9.0", podinfoChart); err != nil {
+		t.Fatal(err)
 	}
-	return b.String()
 }
 
 // The Helm loop with the real binaries on a cluster whose simulated nodes run Pods: a
@@ -152,8 +83,12 @@ func TestHelmReleaseLoop(t *testing.T) {
 	}
 	defer cluster.Stop()
 
-	repo := newHelmRepo(t)
-	repo.publish(t, "6.0.0")
+	repo, err := chartrepo.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	publish(t, repo, "6.0.0")
 	storage := freeAddr(t)
 	startBinary(t, t, "source-controller", "--storage-path="+t.TempDir(), "--storage-addr="+storage, "--storage-adv-addr="+storage)
 	startBinary(t, t, "helm-controller", "--requeue-dependency=2s")
@@ -195,7 +130,7 @@ func TestHelmReleaseLoop(t *testing.T) {
 	})
 
 	t.Run("2-new-chart-and-values-upgraded", func(t *testing.T) {
-		repo.publish(t, "6.1.0")
+		publish(t, repo, "6.1.0")
 		flux(t, "reconcile", "source", "helm", "charts", "-n", ns)
 		waitReleased(t, key, 2, "6.1.0")
 		got := &helmv2.HelmRelease{}

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	helmv2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	notifyv1 "github.com/driftless-dev/driftless/notification-controller/api/v1"
 	notifyv1beta3 "github.com/driftless-dev/driftless/notification-controller/api/v1beta3"
@@ -76,7 +77,7 @@ func run(binDir, stateDir string) error {
 			return err
 		}
 		fmt.Printf("Starting the local control plane (etcd, kube-apiserver; state in %s)...\n", stateDir)
-		env, err := testenv.Start(testenv.WithEtcdDataDir(etcdDir), testenv.WithScheme(sourcev1.AddToScheme, kustomizev1.AddToScheme, notifyv1.AddToScheme, notifyv1beta3.AddToScheme))
+		env, err := testenv.Start(testenv.WithEtcdDataDir(etcdDir), testenv.WithScheme(sourcev1.AddToScheme, kustomizev1.AddToScheme, helmv2.AddToScheme, notifyv1.AddToScheme, notifyv1beta3.AddToScheme))
 		if err != nil {
 			return err
 		}
@@ -125,6 +126,18 @@ func run(binDir, stateDir string) error {
 		if err := d.progress(ctx, local.Client, 3*time.Minute); err != nil {
 			return err
 		}
+		charts, err := startHelmDemo()
+		if err != nil {
+			return err
+		}
+		defer charts.Close()
+		fmt.Printf("Applying the Helm demo: a HelmRepository for %s and a HelmRelease of its chart 'hello' into demo-helm...\n", charts.URL)
+		if err := applyHelmDemo(ctx, local.Client, charts.URL); err != nil {
+			return err
+		}
+		if err := helmProgress(ctx, local.Client, 3*time.Minute); err != nil {
+			return err
+		}
 		fmt.Println("Wiring notifications: a GitHub Receiver for the demo repository's pushes, and an Alert printing the demo's events here...")
 		if hookURL, err = d.notifications(ctx, local.Client, stateDir, binDir, receiverAddr, sink.url); err != nil {
 			return err
@@ -141,7 +154,7 @@ func run(binDir, stateDir string) error {
 Driftless is running. In another terminal (kubectl is in %[2]s):
 
   export KUBECONFIG=%[1]s PATH=%[2]s:$PATH
-  kubectl get gitrepositories,kustomizations -A
+  kubectl get gitrepositories,kustomizations,helmrepositories,helmreleases -A
 `, kubeconfig, bin)
 	if demoDir != "" {
 		fmt.Printf(`  kubectl get deployments,pods -n demo-dev
@@ -155,6 +168,12 @@ and the Alert prints each step here ("alert: ..."; also in logs/alerts.log):
   sed -i 's/replicas: %[2]d/replicas: %[3]d/' apps/demo/base/deployment.yaml
   git commit -qam "%[3]d replicas" && git push -q origin main
   kubectl get kustomizations -w
+
+The Helm demo upgrades on new values, and puts back what kubectl changes (from the watch):
+
+  kubectl patch helmrelease demo-helm --type merge -p '{"spec":{"values":{"replicas":3}}}'
+  kubectl scale deployment hello -n demo-helm --replicas=5   # back to 3 within seconds
+  kubectl get secrets -n default -l owner=helm               # Helm's release history
 `, demoDir, replicas, replicas%5+1, hookURL)
 	}
 	fmt.Printf("\nController logs are in %s. Press Ctrl-C to stop everything.\n", filepath.Join(stateDir, "logs"))
