@@ -20,6 +20,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	helmv2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
@@ -65,6 +66,8 @@ func main() {
 	flag.StringVar(&bigSizes, "big-sizes", bigSizes, "comma-separated sizes of the one-Kustomization scenarios (kustomize-big-N), in objects")
 	flag.StringVar(&profilePhase, "profile-phase", "", "with -profile, profile this phase of the kustomize-big scenarios (first-apply, requested-no-change, change-1pct, prune) for -profile-seconds instead of the start of each run")
 	flag.IntVar(&profileSeconds, "profile-seconds", 30, "length of the CPU profile")
+	flag.IntVar(&releases, "helm-releases", releases, "number of HelmReleases in the helm-releases scenario")
+	flag.StringVar(&helmArgs, "helm-args", "", "extra flags for helm-controller, space-separated")
 	flag.Parse()
 	if *quick {
 		appsSet := false
@@ -97,7 +100,7 @@ func run(ctx context.Context, logger *log.Logger, runs int, only string, quick b
 	started := time.Now()
 	defer func() { logger.Printf("bench: %s in all", time.Since(started).Round(time.Second)) }()
 	var selected []scenario
-	for _, s := range slices.Concat(sourceScenarios(), kustomizeScenarios(), bigScenarios(), notifyScenarios(), helmScenarios()) {
+	for _, s := range slices.Concat(sourceScenarios(), kustomizeScenarios(), bigScenarios(), notifyScenarios(), helmScenarios(), helmReleaseScenarios()) {
 		if quick && !s.quick {
 			continue
 		}
@@ -109,7 +112,7 @@ func run(ctx context.Context, logger *log.Logger, runs int, only string, quick b
 		return fmt.Errorf("no scenario matches %q", only)
 	}
 
-	env, err := testenv.Start(testenv.WithScheme(sourcev1.AddToScheme, kustomizev1.AddToScheme))
+	env, err := testenv.Start(testenv.WithScheme(sourcev1.AddToScheme, kustomizev1.AddToScheme, helmv2.AddToScheme))
 	if err != nil {
 		return err
 	}

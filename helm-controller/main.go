@@ -33,6 +33,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	// The manager's watch of ConfigMaps and Secrets holds only those: never Helm's release
+	// Secrets, which a watch of every Secret would decode on each release.
+	opts.ConfigsLabelSelector = watchConfigs
 	scheme := app.NewScheme(helmv2.AddToScheme, sourcev1.AddToScheme)
 	os.Exit(app.Run(opts, scheme, app.Watched{&helmv2.HelmRelease{}}, setup))
 }

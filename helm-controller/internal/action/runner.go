@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
+	"k8s.io/kubectl/pkg/validation"
 )
 
 // ErrNotFound: the release has no revision in storage.
@@ -56,7 +57,28 @@ func NewRunner(config *rest.Config, storageNamespace, targetNamespace string, lo
 	if err := cfg.Init(getter, storageNamespace, "secret"); err != nil {
 		return nil, fmt.Errorf("initialising Helm: %w", err)
 	}
+	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
+		kc.Factory = serverValidated{kc.Factory}
+	}
 	return &Runner{cfg: cfg, getter: getter}, nil
+}
+
+// serverValidated is Helm's factory without its client-side schema check. That check only asks
+// whether the API server validates fields itself (every server since Kubernetes 1.27 does, and
+// then the check validates nothing), and to answer it downloads and parses the server's
+// OpenAPI document of each group the manifest uses, on every action: half of the CPU time of
+// an install. The objects are applied with server-side apply, which the server checks
+// against its schema.
+type serverValidated struct{ kube.Factory }
+
+// Validator implements kube.Factory.
+func (serverValidated) Validator(string) (validation.Schema, error) { return validation.NullSchema{}, nil }
+
+// SetReadiness makes the kstatus waits of the runner's actions read readiness from rd.
+func (r *Runner) SetReadiness(rd Readiness) {
+	if kc, ok := r.cfg.KubeClient.(*kube.Client); ok && rd != nil {
+		r.cfg.KubeClient = kubeClient{Client: kc, readiness: rd}
+	}
 }
 
 // LoadChart reads a chart archive (at most MaxChartBytes).

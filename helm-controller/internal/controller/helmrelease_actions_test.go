@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -487,4 +488,72 @@ func TestHelmReleaseImpersonation(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "escalate-config"}, &corev1.ConfigMap{}); err == nil {
 		t.Errorf("the failed install left its ConfigMap behind")
 	}
+}
+
+// An install waits for its objects to be ready, as the shared watch sees them: a Deployment
+// that no node runs times the install out with what it waits for; one whose status turns
+// available (played here, as a node would) makes the release Ready at once.
+func TestHelmReleaseWaitsFromTheWatch(t *testing.T) {
+	ctx := testenv.Context(t)
+	deployment := map[string]string{"templates/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: demo}
+  template:
+    metadata:
+      labels: {app: demo}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+`}
+	t.Run("times out", func(t *testing.T) {
+		ns := newNamespace(t)
+		hr := demoRelease(ns, func(hr *v2.HelmRelease) { hr.Spec.Timeout = &meta.Duration{Duration: 2 * time.Second} })
+		if err := env.Client.Create(ctx, hr); err != nil {
+			t.Fatal(err)
+		}
+		serveChart(t, ns, ns+"-demo", "1.0.0", deployment)
+		waitRelease(t, client.ObjectKeyFromObject(hr), func(o *v2.HelmRelease, c *metav1.Condition) error {
+			if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "timed out after 2s waiting for: Deployment/"+ns+"/demo (InProgress") {
+				return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
+			}
+			return nil
+		})
+	})
+	t.Run("ready", func(t *testing.T) {
+		ns := newNamespace(t)
+		hr := demoRelease(ns, nil)
+		if err := env.Client.Create(ctx, hr); err != nil {
+			t.Fatal(err)
+		}
+		serveChart(t, ns, ns+"-demo", "1.0.0", deployment)
+		d := &appsv1.Deployment{}
+		testenv.Eventually(t, 30*time.Second, func() error {
+			return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo"}, d)
+		})
+		time.Sleep(time.Second) // the install is waiting
+		got := &v2.HelmRelease{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(hr), got); err != nil {
+			t.Fatal(err)
+		}
+		if c := conditionOf(got, meta.ReadyCondition); c != nil && c.Status == metav1.ConditionTrue {
+			t.Fatalf("Ready before its Deployment is available: %s", c.Message)
+		}
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"},
+				{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}}}
+		if err := env.Client.Status().Update(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		waitRelease(t, client.ObjectKeyFromObject(hr), releasedAt(1, "1.0.0"))
+		if took := time.Since(start); took > 4*time.Second {
+			t.Errorf("Ready %s after the Deployment became available: not woken by the watch", took)
+		}
+	})
 }

@@ -90,6 +90,9 @@ type HelmReleaseReconciler struct {
 	wake    tracker.Wakeups
 	// memos are the drift checks that found none, by HelmRelease (driftMemo).
 	memos sync.Map
+	// waiting are the channels of the waits for each release's objects (releaseReadiness).
+	waitMu  sync.Mutex
+	waiting map[types.NamespacedName]map[chan struct{}]bool
 	directClient
 }
 
@@ -157,7 +160,7 @@ func (r *HelmReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	t, err := tracker.New(r.Config, mgr.GetRESTMapper(), release.NameLabel, release.NamespaceLabel,
-		tracker.Handlers{Drifted: r.drifted, FieldManager: action.FieldManager})
+		tracker.Handlers{Changed: r.changed, Drifted: r.drifted, FieldManager: action.FieldManager})
 	if err != nil {
 		return err
 	}
@@ -399,7 +402,11 @@ func (r *HelmReleaseReconciler) runner(ctx context.Context, obj *v2.HelmRelease)
 // into target.
 func (r *HelmReleaseReconciler) runnerIn(ctx context.Context, obj *v2.HelmRelease, storage, target string) (*action.Runner, error) {
 	log := slog.New(logr.ToSlogHandler(ctrl.LoggerFrom(ctx).WithName("helm")))
-	return action.NewRunner(r.tenantConfig(obj), storage, target, log)
+	runner, err := action.NewRunner(r.tenantConfig(obj), storage, target, log)
+	if err == nil && r.tracker != nil {
+		runner.SetReadiness(releaseReadiness{r: r, owner: types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}})
+	}
+	return runner, err
 }
 
 // finalize uninstalls the release and removes its HelmChart; a suspended release is left

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/fluxcd/pkg/ssa/jsondiff"
@@ -238,4 +239,75 @@ type directClient struct {
 	directOnce sync.Once
 	direct     client.Client
 	directErr  error
+}
+
+// releaseReadiness is the shared watch as one release's waits see it (action.Readiness).
+type releaseReadiness struct {
+	r     *HelmReleaseReconciler
+	owner types.NamespacedName
+}
+
+// Track implements action.Readiness.
+func (rd releaseReadiness) Track(gvks ...schema.GroupVersionKind) error {
+	if err := rd.r.tracker.Track(gvks...); err != nil {
+		return err
+	}
+	rd.r.tracker.WaitForSync(context.Background(), 30*time.Second, gvks...)
+	return nil
+}
+
+// Get implements action.Readiness: a kind kept as metadata only is returned as its metadata.
+func (rd releaseReadiness) Get(gvk schema.GroupVersionKind, key types.NamespacedName) (*unstructured.Unstructured, bool) {
+	obj, known := rd.r.tracker.Get(gvk, key)
+	if !known || obj == nil {
+		return nil, known
+	}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return u, true
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	u.SetNamespace(obj.GetNamespace())
+	u.SetName(obj.GetName())
+	return u, true
+}
+
+// Changes implements action.Readiness: the tracker reports the changes of the release's
+// objects while the wait lasts.
+func (rd releaseReadiness) Changes() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	rd.r.waitMu.Lock()
+	if rd.r.waiting == nil {
+		rd.r.waiting = map[types.NamespacedName]map[chan struct{}]bool{}
+	}
+	if rd.r.waiting[rd.owner] == nil {
+		rd.r.waiting[rd.owner] = map[chan struct{}]bool{}
+	}
+	rd.r.waiting[rd.owner][ch] = true
+	rd.r.waitMu.Unlock()
+	rd.r.tracker.Interest(rd.owner, true)
+	return ch, func() {
+		rd.r.waitMu.Lock()
+		delete(rd.r.waiting[rd.owner], ch)
+		last := len(rd.r.waiting[rd.owner]) == 0
+		if last {
+			delete(rd.r.waiting, rd.owner)
+		}
+		rd.r.waitMu.Unlock()
+		if last {
+			rd.r.tracker.Interest(rd.owner, false)
+		}
+	}
+}
+
+// changed wakes the waits of the owner whose object changed; it never blocks.
+func (r *HelmReleaseReconciler) changed(owner types.NamespacedName) {
+	r.waitMu.Lock()
+	defer r.waitMu.Unlock()
+	for ch := range r.waiting[owner] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }

@@ -303,7 +303,9 @@ func (r *HelmReleaseReconciler) recordInventory(s *releaseScope, rel *releasev1.
 	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].ID < inv.Entries[j].ID })
 	obj.Status.Inventory = inv
 	s.objects = objects
-	r.track(objects)
+	if driftMode(obj) != "disabled" {
+		r.track(objects) // watched for drift only when it is detected
+	}
 }
 
 // uninstallMoved uninstalls the release the history names when the release name, target
