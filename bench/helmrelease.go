@@ -153,7 +153,7 @@ func helmReleasesRun(ctx context.Context, h *harness) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	start, machine := time.Now(), machineCPU()
 	profiled := hc.profile("helm-releases-install")
 	for i := range releases {
 		hr := &helmv2.HelmRelease{
@@ -184,7 +184,8 @@ func helmReleasesRun(ctx context.Context, h *harness) ([]result, error) {
 	}
 	install.Scenario = fmt.Sprintf("helm-releases-%d-install", releases)
 	install.Note = fmt.Sprintf("%d HelmReleases (each its own HelmChart from one HelmRepository; a Deployment, a Service, a ConfigMap) on kwok, created to all Ready (installed, Deployments available)", releases)
-	install.Extra = map[string]float64{"source-controller CPU (s)": srcAfter.CPUSeconds - srcBefore.CPUSeconds, "source-controller peak RSS (MiB)": srcAfter.PeakRSSMiB}
+	install.Extra = map[string]float64{"source-controller CPU (s)": srcAfter.CPUSeconds - srcBefore.CPUSeconds, "source-controller peak RSS (MiB)": srcAfter.PeakRSSMiB,
+		"machine CPU busy (%)": machineCPU().busySince(machine)}
 
 	// 2. Nothing changed: requestedAt on every release.
 	before, err = hc.usage()

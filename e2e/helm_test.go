@@ -22,49 +22,9 @@ import (
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
-// podinfoChart is a chart of a Deployment, a Service and a ConfigMap.
-var podinfoChart = map[string]string{
-	"values.yaml": "replicas: 1\nimage: ghcr.io/stefanprodan/podinfo:6.9.0\nmessage: hello\n",
-	"templates/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  replicas: {{ .Values.replicas }}
-  selector:
-    matchLabels: {app: {{ .Release.Name }}}
-  template:
-    metadata:
-      labels: {app: {{ .Release.Name }}}
-    spec:
-      containers:
-        - name: podinfo
-          image: {{ .Values.image }}
-          ports:
-            - containerPort: 9898
-`,
-	"templates/service.yaml": `apiVersion: v1
-kind: Service
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  selector: {app: {{ .Release.Name }}}
-  ports:
-    - port: 9898
-`,
-	"templates/config.yaml": `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}
-data:
-  message: {{ .Values.message | quote }}
-  chart: {{ .Chart.Version | quote }}
-`,
-}
-
 func publish(t *testing.T, repo *chartrepo.Repo, version string) {
 	t.Helper()
-	if err := repo.Publish("podinfo", version, "6.9.0", podinfoChart); err != nil {
+	if err := repo.Publish("podinfo", version, "6.9.0", chartrepo.WebApp); err != nil {
 		t.Fatal(err)
 	}
 }

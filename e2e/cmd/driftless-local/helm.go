@@ -15,38 +15,13 @@ import (
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
-// helloChart is the demo's chart: a Deployment, a Service and a ConfigMap from its values.
-var helloChart = map[string]string{
-	"values.yaml": "replicas: 1\nmessage: hello from Helm\n",
-	"templates/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  replicas: {{ .Values.replicas }}
-  selector:
-    matchLabels: {app: {{ .Release.Name }}}
-  template:
-    metadata:
-      labels: {app: {{ .Release.Name }}}
-    spec:
-      containers:
-        - name: web
-          image: ghcr.io/stefanprodan/podinfo:6.9.0
-          ports:
-            - containerPort: 9898
-`,
-	"templates/service.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector: {app: {{ .Release.Name }}}\n  ports:\n    - port: 80\n      targetPort: 9898\n",
-	"templates/config.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  message: {{ .Values.message | quote }}\n",
-}
-
 // startHelmDemo serves the demo's chart repository on 127.0.0.1.
 func startHelmDemo() (*chartrepo.Repo, error) {
 	repo, err := chartrepo.Start()
 	if err != nil {
 		return nil, err
 	}
-	if err := repo.Publish("hello", "1.0.0", "6.9.0", helloChart); err != nil {
+	if err := repo.Publish("hello", "1.0.0", "6.9.0", chartrepo.WebApp); err != nil {
 		repo.Close()
 		return nil, err
 	}

@@ -117,3 +117,44 @@ func (r *Repo) index() string {
 	}
 	return b.String()
 }
+
+// WebApp is a chart of a Deployment (podinfo, values.replicas), a Service and a ConfigMap
+// (values.message, and the chart version), all named after the release.
+var WebApp = map[string]string{
+	"values.yaml": "replicas: 1\nimage: ghcr.io/stefanprodan/podinfo:6.9.0\nmessage: hello\n",
+	"templates/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+    spec:
+      containers:
+        - name: podinfo
+          image: {{ .Values.image }}
+          ports:
+            - containerPort: 9898
+`,
+	"templates/service.yaml": `apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector: {app: {{ .Release.Name }}}
+  ports:
+    - port: 9898
+`,
+	"templates/config.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}
+data:
+  message: {{ .Values.message | quote }}
+  chart: {{ .Chart.Version | quote }}
+`,
+}

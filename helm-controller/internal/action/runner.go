@@ -72,7 +72,9 @@ func NewRunner(config *rest.Config, storageNamespace, targetNamespace string, lo
 type serverValidated struct{ kube.Factory }
 
 // Validator implements kube.Factory.
-func (serverValidated) Validator(string) (validation.Schema, error) { return validation.NullSchema{}, nil }
+func (serverValidated) Validator(string) (validation.Schema, error) {
+	return validation.NullSchema{}, nil
+}
 
 // SetReadiness makes the kstatus waits of the runner's actions read readiness from rd.
 func (r *Runner) SetReadiness(rd Readiness) {

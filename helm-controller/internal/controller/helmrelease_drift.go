@@ -19,6 +19,7 @@ import (
 
 	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
 	"github.com/driftless-dev/driftless/helm-controller/internal/action"
+	"github.com/driftless-dev/driftless/helm-controller/internal/release"
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	"github.com/driftless-dev/driftless/pkg/runtime/tracker"
@@ -261,6 +262,10 @@ func (rd releaseReadiness) Get(gvk schema.GroupVersionKind, key types.Namespaced
 	obj, known := rd.r.tracker.Get(gvk, key)
 	if !known || obj == nil {
 		return nil, known
+	}
+	// Only what this release applied, as its account, is read from the shared watch.
+	if l := obj.GetLabels(); l[release.NameLabel] != rd.owner.Name || l[release.NamespaceLabel] != rd.owner.Namespace {
+		return nil, false
 	}
 	if u, ok := obj.(*unstructured.Unstructured); ok {
 		return u, true
