@@ -557,3 +557,30 @@ spec:
 		}
 	})
 }
+
+// Another chart under the same release: reinstalled by default (the old release uninstalled,
+// the new one at revision 1), upgraded in place with chartNameChangeStrategy InPlaceUpdate.
+func TestHelmReleaseChartNameChange(t *testing.T) {
+	ctx := testenv.Context(t)
+	for _, tc := range []struct {
+		strategy string
+		revision int
+		action   string
+	}{{"", 1, "install"}, {"InPlaceUpdate", 2, "upgrade"}} {
+		t.Run("strategy "+tc.strategy, func(t *testing.T) {
+			ns := newNamespace(t)
+			hr := demoRelease(ns, func(hr *v2.HelmRelease) { hr.Spec.Upgrade = &v2.Upgrade{ChartNameChangeStrategy: tc.strategy} })
+			if err := env.Client.Create(ctx, hr); err != nil {
+				t.Fatal(err)
+			}
+			key := client.ObjectKeyFromObject(hr)
+			serveChart(t, ns, ns+"-demo", "1.0.0")
+			waitRelease(t, key, releasedAt(1, "1.0.0"))
+			serveChart(t, ns, ns+"-demo", "2.0.0", map[string]string{"Chart.yaml": "apiVersion: v2\nname: renamed\nversion: 2.0.0\n"})
+			got := waitRelease(t, key, releasedAt(tc.revision, "2.0.0"))
+			if h := got.Status.History[0]; h.ChartName != "renamed" || h.Action != tc.action {
+				t.Errorf("history[0]: chart %s, action %s; want renamed, %s", h.ChartName, h.Action, tc.action)
+			}
+		})
+	}
+}

@@ -85,7 +85,18 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 			install = true // nothing deployed: a failed install, not a release to upgrade
 		}
 	}
-	if !forced && r.inSync(obj, last, version, s.digest) {
+	if !install && last != nil && last.Chart != nil && last.Chart.Metadata != nil && last.Chart.Metadata.Name != s.loaded.Metadata.Name &&
+		(obj.Spec.Upgrade == nil || obj.Spec.Upgrade.ChartNameChangeStrategy != "InPlaceUpdate") {
+		// chartNameChangeStrategy Reinstall (the default): another chart is installed afresh.
+		if err := runner.Uninstall(name, uninstallOptions(obj)); err != nil && !errors.Is(err, action.ErrNotFound) {
+			return lifecycle.Failed("", v2.UninstallFailedReason, fmt.Errorf("uninstalling release '%s' of chart %s to install chart %s: %w", name, last.Chart.Metadata.Name, s.loaded.Metadata.Name, err))
+		}
+		s.Announce(v2.UninstallSucceededReason, "Helm uninstall succeeded for release %s/%s.v%d: the chart changed from %s to %s", last.Namespace, name, last.Version, last.Chart.Metadata.Name, s.loaded.Metadata.Name)
+		obj.Status.History, obj.Status.Inventory, obj.Status.LastReleaseRevision = nil, nil, 0
+		resetFailures(obj)
+		install, last = true, nil
+	}
+	if !forced && r.inSync(obj, last, s.loaded.Metadata.Name, version, s.digest) {
 		if done, err := r.reconcileInSync(ctx, s, runner, last); done {
 			return err
 		}
@@ -151,14 +162,15 @@ func resetFailures(obj *v2.HelmRelease) {
 }
 
 // inSync reports whether the deployed release is the one the spec asks for: the revision the
-// history names, with the chart version, values, post-renderers and common metadata last
+// history names, with the chart name and version, values, post-renderers and common metadata last
 // released.
-func (r *HelmReleaseReconciler) inSync(obj *v2.HelmRelease, last *releasev1.Release, version, digest string) bool {
+func (r *HelmReleaseReconciler) inSync(obj *v2.HelmRelease, last *releasev1.Release, chart, version, digest string) bool {
 	if last == nil || last.Info == nil || last.Info.Status != releasecommon.StatusDeployed || len(obj.Status.History) == 0 {
 		return false
 	}
 	h := obj.Status.History[0]
 	return h.Version == last.Version && h.ChartVersion == version && h.ConfigDigest == digest &&
+		h.ChartName == chart &&
 		obj.Status.ObservedCommonMetadataDigest == commonMetadataDigest(obj) &&
 		obj.Status.ObservedPostRenderersDigest == postRenderersDigest(obj)
 }
