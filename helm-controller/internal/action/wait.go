@@ -28,6 +28,10 @@ type Readiness interface {
 	Changes() (<-chan struct{}, func())
 }
 
+// WaitBackstop is how often a wait looks again without an event to wake it: events do, this
+// only guards against a missed one.
+var WaitBackstop = 5 * time.Second
+
 // kubeClient is Helm's client with readiness read from the shared watch for the kstatus wait.
 type kubeClient struct {
 	*kube.Client
@@ -105,7 +109,7 @@ func (w watchWaiter) wait(resources kube.ResourceList, timeout time.Duration, jo
 	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	poll := time.NewTicker(5 * time.Second) // a backstop; events wake the wait
+	poll := time.NewTicker(WaitBackstop)
 	defer poll.Stop()
 	for {
 		var pending []string

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
+	"github.com/driftless-dev/driftless/helm-controller/internal/action"
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
@@ -56,6 +57,8 @@ func run(m *testing.M) (int, error) {
 	charts.Server = httptest.NewServer(charts)
 	defer charts.Close()
 
+	// A wait must be woken by the watch's events: its backstop would only hide a missed one.
+	action.WaitBackstop = time.Hour
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil))) // the Helm SDK's own warnings
 	log := ctrl.Log.WithName("test")
