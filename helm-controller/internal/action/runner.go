@@ -25,6 +25,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"k8s.io/kubectl/pkg/validation"
+
+	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
 )
 
 // ErrNotFound: the release has no revision in storage.
@@ -76,10 +78,11 @@ func (serverValidated) Validator(string) (validation.Schema, error) {
 	return validation.NullSchema{}, nil
 }
 
-// SetReadiness makes the kstatus waits of the runner's actions read readiness from rd.
-func (r *Runner) SetReadiness(rd Readiness) {
+// SetReadiness makes the kstatus waits of the runner's actions read readiness from rd, with
+// checks (healthCheckExprs) in place of kstatus for the kinds they name.
+func (r *Runner) SetReadiness(rd Readiness, checks []kustomize.CustomHealthCheck) {
 	if kc, ok := r.cfg.KubeClient.(*kube.Client); ok && rd != nil {
-		r.cfg.KubeClient = kubeClient{Client: kc, readiness: rd}
+		r.cfg.KubeClient = kubeClient{Client: kc, readiness: rd, checks: checks}
 	}
 }
 

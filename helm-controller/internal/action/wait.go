@@ -11,6 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/driftless-dev/driftless/pkg/apis/kustomize"
+	"github.com/driftless-dev/driftless/pkg/runtime/cel"
 )
 
 // Readiness tells how a release's objects are doing from one watch that every release shares
@@ -36,6 +39,7 @@ var WaitBackstop = 5 * time.Second
 type kubeClient struct {
 	*kube.Client
 	readiness Readiness
+	checks    []kustomize.CustomHealthCheck
 }
 
 // GetWaiter implements kube.Interface.
@@ -50,7 +54,7 @@ func (c kubeClient) GetWaiterWithOptions(ws kube.WaitStrategy, opts ...kube.Wait
 	if err != nil || ws != kube.StatusWatcherStrategy {
 		return w, err
 	}
-	return watchWaiter{Waiter: w, readiness: c.readiness}, nil
+	return watchWaiter{Waiter: w, readiness: c.readiness, checks: c.checks}, nil
 }
 
 // watchWaiter waits for objects to be Current (kstatus) as the shared watch sees them, woken
@@ -58,6 +62,8 @@ func (c kubeClient) GetWaiterWithOptions(ws kube.WaitStrategy, opts ...kube.Wait
 type watchWaiter struct {
 	kube.Waiter
 	readiness Readiness
+	// checks are healthCheckExprs: CEL in place of kstatus for the kinds they name.
+	checks []kustomize.CustomHealthCheck
 }
 
 // Wait implements kube.Waiter: Jobs are not waited for.
@@ -150,8 +156,14 @@ func (w watchWaiter) status(gvk schema.GroupVersionKind, key types.NamespacedNam
 	case gvk.Group == "" && (gvk.Kind == "ConfigMap" || gvk.Kind == "Secret"):
 		return "", nil // kept as metadata: it exists
 	}
-	res, err := status.Compute(obj)
-	if err != nil {
+	res, err := &status.Result{}, error(nil)
+	if check := cel.HealthCheckFor(w.checks, gvk); check != nil {
+		h, err := cel.Health(check, obj.Object, gvk)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		res.Status, res.Message = status.Status(h), "healthCheckExprs"
+	} else if res, err = status.Compute(obj); err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	switch res.Status {

@@ -523,6 +523,20 @@ spec:
 			return nil
 		})
 	})
+	t.Run("healthCheckExprs", func(t *testing.T) {
+		// kstatus would wait for the Deployment to be available; the expression decides instead.
+		ns := newNamespace(t)
+		hr := demoRelease(ns, func(hr *v2.HelmRelease) {
+			hr.Spec.Timeout = &meta.Duration{Duration: 20 * time.Second}
+			hr.Spec.HealthCheckExprs = []kustomize.CustomHealthCheck{{APIVersion: "apps/v1", Kind: "Deployment",
+				HealthCheckExpressions: kustomize.HealthCheckExpressions{Current: "spec.replicas == 1"}}}
+		})
+		if err := env.Client.Create(ctx, hr); err != nil {
+			t.Fatal(err)
+		}
+		serveChart(t, ns, ns+"-demo", "1.0.0", deployment)
+		waitRelease(t, client.ObjectKeyFromObject(hr), releasedAt(1, "1.0.0"))
+	})
 	t.Run("ready", func(t *testing.T) {
 		ns := newNamespace(t)
 		hr := demoRelease(ns, nil)

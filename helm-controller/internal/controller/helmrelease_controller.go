@@ -404,7 +404,7 @@ func (r *HelmReleaseReconciler) runnerIn(ctx context.Context, obj *v2.HelmReleas
 	log := slog.New(logr.ToSlogHandler(ctrl.LoggerFrom(ctx).WithName("helm")))
 	runner, err := action.NewRunner(r.tenantConfig(obj), storage, target, log)
 	if err == nil && r.tracker != nil {
-		runner.SetReadiness(releaseReadiness{r: r, owner: types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}})
+		runner.SetReadiness(releaseReadiness{r: r, owner: types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}}, obj.Spec.HealthCheckExprs)
 	}
 	return runner, err
 }

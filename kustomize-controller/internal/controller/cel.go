@@ -5,9 +5,6 @@ import (
 	"github.com/driftless-dev/driftless/pkg/runtime/cel"
 )
 
-// objectVars are the variables of a health check expression: the object's top-level fields.
-var objectVars = []string{"apiVersion", "kind", "metadata", "spec", "status", "data"}
-
 // evalReadyExpr evaluates a dependsOn readyExpr with 'self' (the dependent) and 'dep'.
 func evalReadyExpr(expr string, self, dep *kustomizev1.Kustomization) (bool, error) {
 	return cel.ReadyExpr(expr, self, dep)

@@ -236,58 +236,16 @@ func owned(u *unstructured.Unstructured, obj *kustomizev1.Kustomization) bool {
 // healthExprs returns the spec.healthCheckExprs entry for a kind, matched on apiVersion (or
 // its group alone) and kind: an entry for the kind wins over one for every kind (no kind).
 func healthExprs(obj *kustomizev1.Kustomization, gvk schema.GroupVersionKind) *kustomize.CustomHealthCheck {
-	var anyKind *kustomize.CustomHealthCheck
-	for i := range obj.Spec.HealthCheckExprs {
-		e := &obj.Spec.HealthCheckExprs[i]
-		if e.APIVersion != gvk.GroupVersion().String() && e.APIVersion != gvk.Group {
-			continue
-		}
-		switch e.Kind {
-		case gvk.Kind:
-			return e
-		case "":
-			if anyKind == nil {
-				anyKind = e
-			}
-		}
-	}
-	return anyKind
+	return cel.HealthCheckFor(obj.Spec.HealthCheckExprs, gvk)
 }
 
-// evalHealthExprs evaluates inProgress, failed, then current; none true means in progress.
-// The expressions never see a Secret's data: a health check is no way to read it.
+// evalHealthExprs evaluates the check over the object (pkg/runtime/cel.Health).
 func evalHealthExprs(e *kustomize.CustomHealthCheck, u *unstructured.Unstructured) (status.Status, error) {
-	secret := u.GroupVersionKind().GroupKind() == schema.GroupKind{Kind: "Secret"}
-	vars := make(map[string]any, len(objectVars))
-	for _, v := range objectVars {
-		if secret && (v == "data" || v == "stringData") {
-			continue
-		}
-		if val, ok := u.Object[v]; ok {
-			vars[v] = val
-		}
+	h, err := cel.Health(e, u.Object, u.GroupVersionKind())
+	if err != nil {
+		return status.UnknownStatus, err
 	}
-	for _, c := range []struct {
-		expr string
-		st   status.Status
-	}{{e.InProgress, status.InProgressStatus}, {e.Failed, status.FailedStatus}, {e.Current, status.CurrentStatus}} {
-		if c.expr == "" {
-			continue
-		}
-		name := strings.TrimSuffix(e.APIVersion+"/"+e.Kind, "/")
-		p, err := cel.Compile(objectVars, c.expr)
-		if err != nil {
-			return status.UnknownStatus, fmt.Errorf("healthCheckExprs for %s: %w", name, err)
-		}
-		ok, err := p.Eval(vars)
-		if err != nil {
-			return status.UnknownStatus, fmt.Errorf("healthCheckExprs for %s: '%s': %w", name, c.expr, err)
-		}
-		if ok {
-			return c.st, nil
-		}
-	}
-	return status.InProgressStatus, nil
+	return status.Status(h), nil
 }
 
 // applied reports whether the target is one of the objects of the Kustomization's last apply.
