@@ -8,10 +8,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,18 +150,23 @@ func (s *chartRepoServer) writeIndex() (int64, error) {
 }
 
 func chartArchive(name, version string) ([]byte, error) {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for file, content := range map[string]string{
+	return tarGz(map[string]string{
 		name + "/Chart.yaml":            fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\n", name, version),
 		name + "/values.yaml":           "replicas: 1\n",
 		name + "/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: file, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+	})
+}
+
+// tarGz packs files (by path) into a gzipped tar archive, in path order.
+func tarGz(files map[string]string) ([]byte, error) {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
 			return nil, err
 		}
-		if _, err := tw.Write([]byte(content)); err != nil {
+		if _, err := tw.Write([]byte(files[name])); err != nil {
 			return nil, err
 		}
 	}

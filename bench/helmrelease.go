@@ -1,16 +1,12 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,7 +35,6 @@ func helmReleaseScenarios() []scenario {
 type smallChartRepo struct {
 	srv   *http.Server
 	url   string
-	mu    sync.Mutex
 	index []byte
 	tgz   []byte
 }
@@ -67,24 +62,11 @@ spec:
 		"app/templates/service.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  selector: {app: {{ .Release.Name }}}\n  ports:\n    - port: 80\n",
 		"app/templates/config.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  message: {{ .Values.message | quote }}\n",
 	}
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, name := range []string{"app/Chart.yaml", "app/values.yaml", "app/templates/deployment.yaml", "app/templates/service.yaml", "app/templates/config.yaml"} {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write([]byte(files[name])); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
+	tgz, err := tarGz(files)
+	if err != nil {
 		return nil, err
 	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	r := &smallChartRepo{tgz: buf.Bytes()}
+	r := &smallChartRepo{tgz: tgz}
 	r.index = fmt.Appendf(nil, "apiVersion: v1\nentries:\n  app:\n  - apiVersion: v2\n    name: app\n    version: 1.0.0\n    appVersion: \"1.0\"\n    digest: %x\n    urls:\n    - app-1.0.0.tgz\n", sha256.Sum256(r.tgz))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -143,6 +143,8 @@ func (o Options) waitStrategy() kube.WaitStrategy {
 	return kube.StatusWatcherStrategy
 }
 
+// serverSide reports whether objects are applied server-side (and conflicts forced): unless
+// "false".
 func (o Options) serverSide() bool { return o.ServerSideApply != "false" }
 
 // Install installs the chart as a new release. The chart's CRDs go first, per o.CRDs.
@@ -172,7 +174,7 @@ func (r *Runner) Upgrade(ctx context.Context, chart *chartv2.Chart, values map[s
 	a.Namespace, a.Timeout = o.Namespace, o.Timeout
 	a.WaitStrategy, a.WaitForJobs, a.DisableHooks = o.waitStrategy(), o.WaitForJobs, o.DisableHooks
 	a.SkipCRDs, a.ForceReplace, a.CleanupOnFail, a.MaxHistory = true, o.Force, o.CleanupOnFail, o.MaxHistory
-	a.ServerSideApply, a.ForceConflicts = serverSideOption(o.ServerSideApply), o.ServerSideApply != "false"
+	a.ServerSideApply, a.ForceConflicts = o.helmServerSide(), o.serverSide()
 	a.DisableOpenAPIValidation, a.SkipSchemaValidation, a.TakeOwnership = o.DisableOpenAPIValidation, o.SkipSchemaValidation, o.TakeOwnership
 	a.ResetValues, a.ReuseValues = !o.PreserveValues, o.PreserveValues
 	a.Description, a.PostRenderer, a.PostRenderStrategy = o.Description, o.PostRenderer, action.PostRenderStrategy(o.PostRenderStrategy)
@@ -185,11 +187,11 @@ func (r *Runner) Upgrade(ctx context.Context, chart *chartv2.Chart, values map[s
 	return asRelease(rel, err)
 }
 
-// serverSideOption is Helm's value of ServerSideApply for upgrade and rollback.
-func serverSideOption(v string) string {
-	switch v {
+// helmServerSide is Helm's value of ServerSideApply for upgrade and rollback.
+func (o Options) helmServerSide() string {
+	switch o.ServerSideApply {
 	case "true", "false":
-		return v
+		return o.ServerSideApply
 	}
 	return "auto"
 }
@@ -338,7 +340,7 @@ func (r *Runner) Rollback(name string, version int, o Options) error {
 	a.Version, a.Timeout = version, o.Timeout
 	a.WaitStrategy, a.WaitForJobs, a.DisableHooks = o.waitStrategy(), o.WaitForJobs, o.DisableHooks
 	a.ForceReplace, a.CleanupOnFail, a.MaxHistory = o.Force, o.CleanupOnFail, o.MaxHistory
-	a.ServerSideApply, a.ForceConflicts = serverSideOption(o.ServerSideApply), o.ServerSideApply != "false"
+	a.ServerSideApply, a.ForceConflicts = o.helmServerSide(), o.serverSide()
 	a.Description = o.Description
 	return a.Run(name)
 }
@@ -360,8 +362,9 @@ func (r *Runner) Unlock(rel *releasev1.Release) error {
 }
 
 // Objects are the objects of the release's manifest (hooks excluded), as Helm applied them
-// (with the release's ownership label and annotations, which Helm adds as it applies), and those of the chart's CRDs unless skipCRDs; a namespaced object that names no namespace is
-// in the release's. mapper tells the kinds' scope.
+// (with the release's ownership label and annotations, which Helm adds as it applies), and
+// those of the chart's CRDs unless skipCRDs; a namespaced object that names no namespace is in
+// the release's. mapper tells the kinds' scope.
 func Objects(rel *releasev1.Release, mapper apimeta.RESTMapper, skipCRDs bool) ([]*unstructured.Unstructured, error) {
 	docs := []string{rel.Manifest}
 	if !skipCRDs && rel.Chart != nil {

@@ -76,10 +76,10 @@ func (w watchWaiter) WaitWithJobs(resources kube.ResourceList, timeout time.Dura
 	return w.wait(resources, timeout, true)
 }
 
-// watchedKind reports whether the shared watch keeps a kind's status: it keeps only the
-// metadata of ConfigMaps, Secrets and CRDs (whose readiness is their existence, but for the
-// CRDs' establishment, which Helm's waiter checks).
-func watchedKind(gk schema.GroupKind) bool {
+// judgedFromWatch reports whether the wait can tell a kind's readiness from the shared watch.
+// It keeps only the metadata of ConfigMaps, Secrets and CRDs: the first two are ready once they
+// exist, but a CRD only once established, which Helm's waiter checks.
+func judgedFromWatch(gk schema.GroupKind) bool {
 	return gk != schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
 }
 
@@ -93,7 +93,7 @@ func (w watchWaiter) wait(resources kube.ResourceList, timeout time.Duration, jo
 	var gvks []schema.GroupVersionKind
 	for _, info := range resources {
 		gvk := info.Mapping.GroupVersionKind
-		if !watchedKind(gvk.GroupKind()) {
+		if !judgedFromWatch(gvk.GroupKind()) {
 			return w.Waiter.Wait(resources, timeout) // Helm's waiter checks establishment
 		}
 		if gvk.GroupKind() == (schema.GroupKind{Group: "batch", Kind: "Job"}) && !jobs {

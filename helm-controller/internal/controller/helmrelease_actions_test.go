@@ -13,6 +13,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -66,6 +67,24 @@ spec:
     image: busybox
 `,
 }
+
+// deploymentChart adds a Deployment of values.replicas (1 by default) running nginx:1.25.
+var deploymentChart = map[string]string{"templates/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: {{ .Values.replicas | default 1 }}
+  selector:
+    matchLabels: {app: demo}
+  template:
+    metadata:
+      labels: {app: demo}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+`}
 
 // runTestPods plays the kubelet for the test hooks of namespace ns, which no node runs here:
 // a Pod named '*-fail' fails, any other succeeds.
@@ -271,22 +290,7 @@ func TestHelmReleasePostRenderers(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := client.ObjectKeyFromObject(hr)
-	deployment := map[string]string{"templates/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  selector:
-    matchLabels: {app: demo}
-  template:
-    metadata:
-      labels: {app: demo}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.25
-`}
-	serveChart(t, ns, ns+"-demo", "1.0.0", deployment)
+	serveChart(t, ns, ns+"-demo", "1.0.0", deploymentChart)
 	got := waitRelease(t, key, releasedAt(1, "1.0.0"))
 	if got.Status.ObservedPostRenderersDigest == "" {
 		t.Error("no observedPostRenderersDigest")
@@ -328,27 +332,13 @@ func TestHelmReleaseDriftCorrectedFromTheWatch(t *testing.T) {
 	hr := demoRelease(ns, func(hr *v2.HelmRelease) {
 		hr.Spec.Install = &v2.Install{DisableWait: true} // no node runs the Deployment's Pods here
 		hr.Spec.DriftDetection = &v2.DriftDetection{Mode: "enabled"}
+		hr.Spec.Values = &runtime.RawExtension{Raw: []byte(`{"replicas":2}`)}
 	})
 	if err := env.Client.Create(ctx, hr); err != nil {
 		t.Fatal(err)
 	}
 	key := client.ObjectKeyFromObject(hr)
-	serveChart(t, ns, ns+"-demo", "1.0.0", map[string]string{"templates/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: demo}
-  template:
-    metadata:
-      labels: {app: demo}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.25
-`})
+	serveChart(t, ns, ns+"-demo", "1.0.0", deploymentChart)
 	waitRelease(t, key, releasedAt(1, "1.0.0"))
 	waitRelease(t, key, func(o *v2.HelmRelease, c *metav1.Condition) error {
 		if d := conditionOf(o, v2.DriftedCondition); d == nil || d.Reason != v2.NoDriftDetectedReason {
@@ -493,29 +483,13 @@ func TestHelmReleaseImpersonation(t *testing.T) {
 // available (played here, as a node would) makes the release Ready at once.
 func TestHelmReleaseWaitsFromTheWatch(t *testing.T) {
 	ctx := testenv.Context(t)
-	deployment := map[string]string{"templates/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: demo}
-  template:
-    metadata:
-      labels: {app: demo}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.25
-`}
 	t.Run("times out", func(t *testing.T) {
 		ns := newNamespace(t)
 		hr := demoRelease(ns, func(hr *v2.HelmRelease) { hr.Spec.Timeout = &meta.Duration{Duration: 2 * time.Second} })
 		if err := env.Client.Create(ctx, hr); err != nil {
 			t.Fatal(err)
 		}
-		serveChart(t, ns, ns+"-demo", "1.0.0", deployment)
+		serveChart(t, ns, ns+"-demo", "1.0.0", deploymentChart)
 		waitRelease(t, client.ObjectKeyFromObject(hr), func(o *v2.HelmRelease, c *metav1.Condition) error {
 			if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "timed out after 2s waiting for: Deployment/"+ns+"/demo (InProgress") {
 				return fmt.Errorf("ready %s %s: %s", c.Status, c.Reason, c.Message)
@@ -534,7 +508,7 @@ spec:
 		if err := env.Client.Create(ctx, hr); err != nil {
 			t.Fatal(err)
 		}
-		serveChart(t, ns, ns+"-demo", "1.0.0", deployment)
+		serveChart(t, ns, ns+"-demo", "1.0.0", deploymentChart)
 		waitRelease(t, client.ObjectKeyFromObject(hr), releasedAt(1, "1.0.0"))
 	})
 	t.Run("ready", func(t *testing.T) {
@@ -543,7 +517,7 @@ spec:
 		if err := env.Client.Create(ctx, hr); err != nil {
 			t.Fatal(err)
 		}
-		serveChart(t, ns, ns+"-demo", "1.0.0", deployment)
+		serveChart(t, ns, ns+"-demo", "1.0.0", deploymentChart)
 		d := &appsv1.Deployment{}
 		testenv.Eventually(t, 30*time.Second, func() error {
 			return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo"}, d)

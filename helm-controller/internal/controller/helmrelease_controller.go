@@ -93,13 +93,18 @@ type HelmReleaseReconciler struct {
 	// waiting are the channels of the waits for each release's objects (releaseReadiness).
 	waitMu  sync.Mutex
 	waiting map[types.NamespacedName]map[chan struct{}]bool
-	directClient
+	// direct is the controller's own uncached client (tenantClient), made once.
+	directOnce sync.Once
+	direct     client.Client
+	directErr  error
 }
 
 type releaseScope struct {
 	*lifecycle.Scope[*v2.HelmRelease]
-	// reader reads as the tenant (see tenantReader).
+	// reader reads as the tenant (see tenantReader); client reads and writes as the tenant
+	// without a cache (see tenantClient).
 	reader client.Reader
+	client client.Client
 	loaded *chartv2.Chart
 	values map[string]any
 	digest string
@@ -360,8 +365,8 @@ func (r *HelmReleaseReconciler) reconcileValues(ctx context.Context, s *releaseS
 	return nil
 }
 
-// tenantReader reads for the release: the controller's cached client without an account, an
-// impersonating client with one, made once per reconcile.
+// tenantReader reads for the release: the controller's cached client without an account, the
+// impersonating tenantClient with one.
 func (r *HelmReleaseReconciler) tenantReader(s *releaseScope) (client.Reader, error) {
 	if s.reader != nil {
 		return s.reader, nil
@@ -371,7 +376,7 @@ func (r *HelmReleaseReconciler) tenantReader(s *releaseScope) (client.Reader, er
 		s.reader = r.Client
 		return s.reader, nil
 	}
-	c, err := client.New(r.tenantConfig(obj), client.Options{Scheme: r.Scheme(), Mapper: r.RESTMapper()})
+	c, err := r.tenantClient(s)
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fluxcd/pkg/ssa"
@@ -81,7 +81,7 @@ func (r *HelmReleaseReconciler) drifted(d tracker.Drift) {
 	if err := r.Get(context.Background(), d.Owner, hr); err != nil || hr.Spec.Suspend || driftMode(hr) == "disabled" || hr.Status.Inventory == nil {
 		return
 	}
-	id := strings.Join([]string{d.Object.Namespace, d.Object.Name, d.GVK.Group, d.GVK.Kind}, "_")
+	id := inventoryID(d.Object.Namespace, d.Object.Name, d.GVK.GroupKind())
 	for _, e := range hr.Status.Inventory.Entries {
 		if e.ID == id {
 			r.wake.Add(d.Owner)
@@ -105,15 +105,14 @@ func (r *HelmReleaseReconciler) reconcileDrift(ctx context.Context, s *releaseSc
 	objects := s.objects
 	if objects == nil {
 		var err error
-		skipCRDs := installOptions(obj, rel.Name).CRDs == action.SkipCRDs
-		if objects, err = action.Objects(rel, r.RESTMapper(), skipCRDs); err != nil {
+		if objects, err = action.Objects(rel, r.RESTMapper(), installCRDs(obj) == action.SkipCRDs); err != nil {
 			return lifecycle.Failed("", v2.DriftDetectedReason, err)
 		}
 		r.track(objects)
 	}
 	fingerprints, known := r.fingerprints(objects)
 	if v, ok := r.memos.Load(key); ok && known {
-		if m := v.(driftMemo); m.version == rel.Version && equalFingerprints(m.fingerprints, fingerprints) {
+		if m := v.(driftMemo); m.version == rel.Version && maps.Equal(m.fingerprints, fingerprints) {
 			return nil // nobody wrote to the objects since the last check
 		}
 	}
@@ -157,13 +156,14 @@ func (r *HelmReleaseReconciler) reconcileDrift(ctx context.Context, s *releaseSc
 	r.memos.Delete(key)
 	driftDetected.WithLabelValues(obj.Name, obj.Namespace, mode).Add(float64(len(drifted)))
 	summary := strings.Join(lines, ", ")
+	drift := fmt.Sprintf("Cluster state of %s has drifted from the desired state: %s", target, summary)
 	if mode != "enabled" {
-		conditions.MarkTrue(obj, v2.DriftedCondition, v2.DriftDetectedReason, "Cluster state of %s has drifted from the desired state: %s", target, summary)
-		s.Announce(v2.DriftDetectedReason, "Cluster state of %s has drifted from the desired state: %s", target, summary)
+		conditions.MarkTrue(obj, v2.DriftedCondition, v2.DriftDetectedReason, "%s", drift)
+		s.Announce(v2.DriftDetectedReason, "%s", drift)
 		return nil
 	}
-	if _, err := rm.ApplyAll(ctx, drifted, ssa.ApplyOptions{DriftIgnoreRules: rules, ExclusionSelector: map[string]string{DriftOptOutAnnotation: "disabled"}}); err != nil {
-		conditions.MarkTrue(obj, v2.DriftedCondition, v2.DriftDetectedReason, "Cluster state of %s has drifted from the desired state: %s", target, summary)
+	if _, err := rm.ApplyAll(ctx, drifted, ssa.ApplyOptions{DriftIgnoreRules: rules, ExclusionSelector: opts.Exclusions}); err != nil {
+		conditions.MarkTrue(obj, v2.DriftedCondition, v2.DriftDetectedReason, "%s", drift)
 		return lifecycle.Failed("", v2.DriftDetectedReason, fmt.Errorf("correcting the drift of %s (%s): %w", target, summary, err))
 	}
 	conditions.MarkFalse(obj, v2.DriftedCondition, v2.NoDriftDetectedReason, "Cluster state of %s was corrected: %s", target, summary)
@@ -184,25 +184,13 @@ func (r *HelmReleaseReconciler) fingerprints(objects []*unstructured.Unstructure
 		if !known {
 			return nil, false
 		}
-		id := strings.Join([]string{o.GetNamespace(), o.GetName(), gvk.Group, gvk.Kind}, "_")
+		id := inventoryID(o.GetNamespace(), o.GetName(), gvk.GroupKind())
 		out[id] = "absent"
 		if live != nil {
 			out[id] = tracker.Fingerprint(live)
 		}
 	}
 	return out, true
-}
-
-func equalFingerprints(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // ignoreRules are spec.driftDetection.ignore as the ssa engine takes them.
@@ -222,24 +210,24 @@ func ignoreRules(obj *v2.HelmRelease) []jsondiff.IgnoreRule {
 	return out
 }
 
-// tenantClient writes for the release (drift correction): a direct client with the tenant's
-// identity, or the controller's own without an account, made once.
+// tenantClient reads and writes for the release without a cache (drift detection and
+// correction): one impersonating the tenant's account, made once per reconcile, or the
+// controller's own without an account, made once.
 func (r *HelmReleaseReconciler) tenantClient(s *releaseScope) (client.Client, error) {
+	if s.client != nil {
+		return s.client, nil
+	}
 	obj := s.Object
+	var err error
 	if obj.Spec.ServiceAccountName == "" && r.DefaultServiceAccount == "" {
 		r.directOnce.Do(func() {
 			r.direct, r.directErr = client.New(r.Config, client.Options{Scheme: r.Scheme(), Mapper: r.RESTMapper()})
 		})
-		return r.direct, r.directErr
+		s.client, err = r.direct, r.directErr
+	} else {
+		s.client, err = client.New(r.tenantConfig(obj), client.Options{Scheme: r.Scheme(), Mapper: r.RESTMapper()})
 	}
-	return client.New(r.tenantConfig(obj), client.Options{Scheme: r.Scheme(), Mapper: r.RESTMapper()})
-}
-
-// directClient is the controller's own uncached client, for tenantClient.
-type directClient struct {
-	directOnce sync.Once
-	direct     client.Client
-	directErr  error
+	return s.client, err
 }
 
 // releaseReadiness is the shared watch as one release's waits see it (action.Readiness).

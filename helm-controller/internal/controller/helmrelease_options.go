@@ -42,7 +42,7 @@ func baseOptions(obj *v2.HelmRelease, name string) action.Options {
 // installOptions are the options of an install.
 func installOptions(obj *v2.HelmRelease, name string) action.Options {
 	o := baseOptions(obj, name)
-	o.CRDs = action.CreateCRDs
+	o.CRDs = installCRDs(obj)
 	in := obj.Spec.Install
 	if in == nil {
 		return o
@@ -51,16 +51,22 @@ func installOptions(obj *v2.HelmRelease, name string) action.Options {
 	o.Wait, o.WaitForJobs, o.DisableHooks = !in.DisableWait, !in.DisableWaitForJobs, in.DisableHooks
 	o.DisableOpenAPIValidation, o.SkipSchemaValidation = in.DisableOpenAPIValidation, in.DisableSchemaValidation
 	o.Replace, o.CreateNamespace, o.TakeOwnership = in.Replace, in.CreateNamespace, !in.DisableTakeOwnership
-	switch {
-	case in.CRDs != "":
-		o.CRDs = action.CRDsPolicy(in.CRDs)
-	case in.SkipCRDs:
-		o.CRDs = action.SkipCRDs
-	}
 	if in.ServerSideApply != nil && !*in.ServerSideApply {
 		o.ServerSideApply = "false"
 	}
 	return o
+}
+
+// installCRDs is install.crds: Create by default, Skip with the deprecated skipCRDs.
+func installCRDs(obj *v2.HelmRelease) action.CRDsPolicy {
+	switch in := obj.Spec.Install; {
+	case in == nil:
+	case in.CRDs != "":
+		return action.CRDsPolicy(in.CRDs)
+	case in.SkipCRDs:
+		return action.SkipCRDs
+	}
+	return action.CreateCRDs
 }
 
 // upgradeOptions are the options of an upgrade.

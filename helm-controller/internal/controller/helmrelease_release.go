@@ -11,6 +11,7 @@ import (
 	releasecommon "helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v2 "github.com/driftless-dev/driftless/helm-controller/api/v2"
 	"github.com/driftless-dev/driftless/helm-controller/internal/action"
@@ -92,8 +93,7 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 			return lifecycle.Failed("", v2.UninstallFailedReason, fmt.Errorf("uninstalling release '%s' of chart %s to install chart %s: %w", name, last.Chart.Metadata.Name, s.loaded.Metadata.Name, err))
 		}
 		s.Announce(v2.UninstallSucceededReason, "Helm uninstall succeeded for release %s/%s.v%d: the chart changed from %s to %s", last.Namespace, name, last.Version, last.Chart.Metadata.Name, s.loaded.Metadata.Name)
-		obj.Status.History, obj.Status.Inventory, obj.Status.LastReleaseRevision = nil, nil, 0
-		resetFailures(obj)
+		forgetRelease(obj)
 		install, last = true, nil
 	}
 	if !forced && r.inSync(obj, last, s.loaded.Metadata.Name, version, s.digest) {
@@ -146,8 +146,9 @@ func (r *HelmReleaseReconciler) reconcileRelease(ctx context.Context, s *release
 	r.recordInventory(s, rel)
 	conditions.Delete(obj, v2.RemediatedCondition)
 	conditions.Delete(obj, v2.TestSuccessCondition)
-	conditions.MarkTrue(obj, v2.ReleasedCondition, a.succeeded, "%s succeeded for %s.v%d with chart %s@%s", a.title, target, rel.Version, s.loaded.Metadata.Name, version)
-	s.Announce(a.succeeded, "%s succeeded for %s.v%d with chart %s@%s", a.title, target, rel.Version, s.loaded.Metadata.Name, version)
+	msg := fmt.Sprintf("%s succeeded for %s.v%d with chart %s@%s", a.title, target, rel.Version, s.loaded.Metadata.Name, version)
+	conditions.MarkTrue(obj, v2.ReleasedCondition, a.succeeded, "%s", msg)
+	s.Announce(a.succeeded, "%s", msg)
 	if enabled, _ := testPolicy(obj, install); enabled {
 		if err := r.test(s, runner, name, a); err != nil {
 			return err
@@ -161,23 +162,30 @@ func resetFailures(obj *v2.HelmRelease) {
 	obj.Status.Failures, obj.Status.InstallFailures, obj.Status.UpgradeFailures = 0, 0, 0
 }
 
+// forgetRelease clears what the status says of a release that was uninstalled to install
+// another in its place: its history, revision, inventory and failures.
+func forgetRelease(obj *v2.HelmRelease) {
+	obj.Status.History, obj.Status.LastReleaseRevision, obj.Status.Inventory = nil, 0, nil
+	resetFailures(obj)
+}
+
 // inSync reports whether the deployed release is the one the spec asks for: the revision the
-// history names, with the chart name and version, values, post-renderers and common metadata last
-// released.
+// history names, with the chart name and version, values, post-renderers and common metadata
+// last released.
 func (r *HelmReleaseReconciler) inSync(obj *v2.HelmRelease, last *releasev1.Release, chart, version, digest string) bool {
 	if last == nil || last.Info == nil || last.Info.Status != releasecommon.StatusDeployed || len(obj.Status.History) == 0 {
 		return false
 	}
 	h := obj.Status.History[0]
-	return h.Version == last.Version && h.ChartVersion == version && h.ConfigDigest == digest &&
-		h.ChartName == chart &&
+	return h.Version == last.Version && h.ChartName == chart && h.ChartVersion == version && h.ConfigDigest == digest &&
 		obj.Status.ObservedCommonMetadataDigest == commonMetadataDigest(obj) &&
 		obj.Status.ObservedPostRenderersDigest == postRenderersDigest(obj)
 }
 
 // reconcileInSync handles a release in sync: its inventory recorded, its tests run once when
-// enabled and not run yet, its drift detected (and corrected); tests that failed, unless ignored, keep the release failed: done is
-// false while retries remain, and the action runs again.
+// enabled and not run yet, its drift detected (and corrected). Tests that failed, unless
+// ignored, keep the release failed: done is false while retries remain, and the action runs
+// again.
 func (r *HelmReleaseReconciler) reconcileInSync(ctx context.Context, s *releaseScope, runner *action.Runner, last *releasev1.Release) (done bool, err error) {
 	obj := s.Object
 	if obj.Status.Inventory == nil {
@@ -221,8 +229,9 @@ func (r *HelmReleaseReconciler) test(s *releaseScope, runner *action.Runner, nam
 		if h.TestHooks != nil {
 			n = len(*h.TestHooks)
 		}
-		conditions.MarkTrue(obj, v2.TestSuccessCondition, v2.TestSucceededReason, "Helm test succeeded for %s with chart %s@%s: %d test hook(s) completed successfully", target, h.ChartName, h.ChartVersion, n)
-		s.Announce(v2.TestSucceededReason, "Helm test succeeded for %s with chart %s@%s: %d test hook(s) completed successfully", target, h.ChartName, h.ChartVersion, n)
+		msg := fmt.Sprintf("Helm test succeeded for %s with chart %s@%s: %d test hook(s) completed successfully", target, h.ChartName, h.ChartVersion, n)
+		conditions.MarkTrue(obj, v2.TestSuccessCondition, v2.TestSucceededReason, "%s", msg)
+		s.Announce(v2.TestSucceededReason, "%s", msg)
 		resetFailures(obj)
 		return nil
 	}
@@ -296,21 +305,24 @@ func testHooks(rel *releasev1.Release) *map[string]*v2.TestHookStatus {
 	return &out
 }
 
+// inventoryID is an object's id in status.inventory: '<namespace>_<name>_<group>_<kind>'.
+func inventoryID(namespace, name string, gk schema.GroupKind) string {
+	return strings.Join([]string{namespace, name, gk.Group, gk.Kind}, "_")
+}
+
 // recordInventory sets status.inventory to the objects of the release (its manifest and, unless
 // skipped, the chart's CRDs), sorted; hooks are not part of it. A manifest that cannot be read
 // leaves the inventory as it was: it is informative, the release is what counts.
 func (r *HelmReleaseReconciler) recordInventory(s *releaseScope, rel *releasev1.Release) {
 	obj := s.Object
-	skipCRDs := installOptions(obj, rel.Name).CRDs == action.SkipCRDs
-	objects, err := action.Objects(rel, r.RESTMapper(), skipCRDs)
+	objects, err := action.Objects(rel, r.RESTMapper(), installCRDs(obj) == action.SkipCRDs)
 	if err != nil {
 		return
 	}
 	inv := &v2.ResourceInventory{Entries: make([]v2.ResourceRef, 0, len(objects))}
 	for _, o := range objects {
 		gvk := o.GroupVersionKind()
-		id := strings.Join([]string{o.GetNamespace(), o.GetName(), gvk.Group, gvk.Kind}, "_")
-		inv.Entries = append(inv.Entries, v2.ResourceRef{ID: id, Version: gvk.Version})
+		inv.Entries = append(inv.Entries, v2.ResourceRef{ID: inventoryID(o.GetNamespace(), o.GetName(), gvk.GroupKind()), Version: gvk.Version})
 	}
 	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].ID < inv.Entries[j].ID })
 	obj.Status.Inventory = inv
@@ -342,8 +354,7 @@ func (r *HelmReleaseReconciler) uninstallMoved(ctx context.Context, s *releaseSc
 		return lifecycle.Failed("", v2.UninstallFailedReason, fmt.Errorf("uninstalling the release '%s/%s' this HelmRelease no longer names: %w", h.Namespace, h.Name, err))
 	}
 	s.Announce(v2.UninstallSucceededReason, "Helm uninstall succeeded for release %s/%s.v%d: the release name or namespace changed", h.Namespace, h.Name, h.Version)
-	obj.Status.History, obj.Status.LastReleaseRevision, obj.Status.Inventory = nil, 0, nil
-	resetFailures(obj)
+	forgetRelease(obj)
 	return nil
 }
 
