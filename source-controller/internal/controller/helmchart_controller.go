@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -474,24 +473,12 @@ func (o chartOrigin) equal(p chartOrigin) bool {
 // origin reads what the stored chart was made from.
 func (r *HelmChartReconciler) origin(a meta.Artifact) chartOrigin {
 	var o chartOrigin
-	if p, err := r.Storage.Sidecar(a, "chart-origin.json"); err == nil {
-		if data, err := os.ReadFile(p); err == nil {
-			_ = json.Unmarshal(data, &o)
-		}
-	}
+	loadSidecar(r.Storage, a, "chart-origin.json", &o)
 	return o
 }
 
 func (r *HelmChartReconciler) saveOrigin(a meta.Artifact, o chartOrigin) error {
-	p, err := r.Storage.Sidecar(a, "chart-origin.json")
-	if err != nil {
-		return err
-	}
-	data, err := json.Marshal(o)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(p, data, 0o644)
+	return saveSidecar(r.Storage, a, "chart-origin.json", o)
 }
 
 // pull downloads the chart version's archive, checks its digest against the index's, and

@@ -143,24 +143,12 @@ func (c *ociResolved) pull(ctx context.Context, path string) error {
 // Sets: SourceVerified. Fails with: SourceVerified=False VerificationError (Stalled for what
 // cannot be done offline: notation, keyless).
 func (r *HelmChartReconciler) verifyOCIChart(ctx context.Context, s *helmChartScope, reg *oci.Repository, desc ocispec.Descriptor, version string, secrets []string) error {
-	obj, v := s.Object, s.Object.Spec.Verify
-	switch {
-	case v.Provider != "" && v.Provider != "cosign":
-		return lifecycle.Stalled(sourcev1.SourceVerifiedCondition, sourcev1.VerificationErrorReason,
-			fmt.Errorf("verify provider '%s' is not supported by this version of source-controller; use 'cosign' with public keys", v.Provider))
-	case v.SecretRef == nil:
-		return lifecycle.Stalled(sourcev1.SourceVerifiedCondition, sourcev1.VerificationErrorReason,
-			errors.New("keyless cosign verification needs Sigstore's public services (Fulcio, Rekor), which this version of source-controller does not reach; set verify.secretRef to a Secret with the '*.pub' public keys"))
-	}
-	data, err := readSecret(ctx, r.APIReader, obj.Namespace, v.SecretRef)
+	obj := s.Object
+	keys, id, err := trustedKeys(ctx, r.APIReader, obj.Namespace, obj.Spec.Verify)
 	if err != nil {
-		return lifecycle.Failed(sourcev1.SourceVerifiedCondition, sourcev1.VerificationErrorReason, err)
+		return err
 	}
-	keys, err := oci.ParsePublicKeys(data)
-	if err != nil {
-		return lifecycle.Failed(sourcev1.SourceVerifiedCondition, sourcev1.VerificationErrorReason, fmt.Errorf("secret '%s': %w", v.SecretRef.Name, err))
-	}
-	s.verified = "cosign:" + oci.KeysDigest(data)
+	s.verified = id
 	var stored chartOrigin
 	if a := obj.Status.Artifact; a != nil && !s.rebuild {
 		stored = r.origin(*a)

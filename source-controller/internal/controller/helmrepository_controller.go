@@ -3,8 +3,6 @@ package controller
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -361,32 +359,9 @@ func helmClientFrom(obj *sourcev1.HelmRepository, auth, certs map[string][]byte)
 	if certs == nil && (len(auth[git.KeyCA]) > 0 || len(auth[git.KeyTLSCert]) > 0) {
 		certs = auth // the deprecated place of the TLS keys
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if certs != nil {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		ca := certs[git.KeyCA]
-		if len(ca) == 0 {
-			ca = certs[git.KeyCALegacy]
-		}
-		if len(ca) > 0 {
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(ca) {
-				return nil, "", "", nil, errors.New("the CA certificate ('ca.crt') is not PEM")
-			}
-			cfg.RootCAs = pool
-		}
-		cert, key := certs[git.KeyTLSCert], certs[git.KeyTLSKey]
-		if (len(cert) == 0) != (len(key) == 0) {
-			return nil, "", "", nil, errors.New("a client certificate needs both 'tls.crt' and 'tls.key'")
-		}
-		if len(cert) > 0 {
-			pair, err := tls.X509KeyPair(cert, key)
-			if err != nil {
-				return nil, "", "", nil, errors.New("'tls.crt' and 'tls.key' are not a certificate and its key")
-			}
-			cfg.Certificates = []tls.Certificate{pair}
-		}
-		transport.TLSClientConfig = cfg
+	transport, err := newTransport(certs)
+	if err != nil {
+		return nil, "", "", nil, err
 	}
 	return &http.Client{Transport: transport}, user, pass, secrets, nil
 }

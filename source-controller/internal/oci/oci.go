@@ -56,6 +56,10 @@ type Options struct {
 	// PlainHTTP talks HTTP instead of HTTPS ('insecure').
 	PlainHTTP bool
 	UserAgent string
+	// Cache keeps the registry's auth scheme and tokens between uses, so that a request is not
+	// first refused to learn them; a new one when nil. It must only be shared by uses with
+	// the same Credential.
+	Cache auth.Cache
 }
 
 // Repository is one repository of a registry, e.g. 'ghcr.io/org/charts/app'.
@@ -95,7 +99,11 @@ func Open(ref string, opts Options) (*Repository, error) {
 	if hc == nil {
 		hc = &http.Client{Transport: http.DefaultTransport}
 	}
-	c := &auth.Client{Client: hc, Cache: auth.NewCache(), Header: http.Header{}}
+	cache := opts.Cache
+	if cache == nil {
+		cache = auth.NewCache()
+	}
+	c := &auth.Client{Client: hc, Cache: cache, Header: http.Header{}}
 	if opts.UserAgent != "" {
 		c.SetUserAgent(opts.UserAgent)
 	}
