@@ -10,6 +10,7 @@ replace (
 )
 
 require (
+	github.com/Masterminds/semver/v3 v3.5.0
 	github.com/driftless-dev/driftless/helm-controller/api v0.0.0-00010101000000-000000000000
 	github.com/driftless-dev/driftless/pkg v0.0.0-00010101000000-000000000000
 	github.com/driftless-dev/driftless/pkg/apis v0.0.0
@@ -38,7 +39,6 @@ require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/MakeNowJust/heredoc v1.0.0 // indirect
 	github.com/Masterminds/goutils v1.1.1 // indirect
-	github.com/Masterminds/semver/v3 v3.5.0 // indirect
 	github.com/Masterminds/sprig/v3 v3.3.0 // indirect
 	github.com/Masterminds/squirrel v1.5.4 // indirect
 	github.com/ProtonMail/go-crypto v1.4.1 // indirect

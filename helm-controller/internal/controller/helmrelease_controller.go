@@ -193,10 +193,15 @@ func (r *HelmReleaseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v2.HelmRelease{}, builder.WithPredicates(predicates.SpecOrRequest())).
-		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(releaseOfChart)).
+		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(r.releasesOfChart)).
+		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(r.chartRefsTo(sourcev1.OCIRepositoryKind)), builder.WithPredicates(predicates.ArtifactChanged())).
+		Watches(&sourcev1.ExternalArtifact{}, handler.EnqueueRequestsFromMapFunc(r.chartRefsTo(sourcev1.ExternalArtifactKind)), builder.WithPredicates(predicates.ArtifactChanged())).
 		Watches(&v2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(becameReady)).
 		WatchesRawSource(r.wake.Source())
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v2.HelmRelease{}, dependencyIndexKey, indexDependencies); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v2.HelmRelease{}, chartRefIndexKey, indexChartRef); err != nil {
 		return err
 	}
 	if r.WatchConfigsSelector != nil {
@@ -239,13 +244,46 @@ func (r *HelmReleaseReconciler) valuesReaders(ctx context.Context, o client.Obje
 	return out
 }
 
-// releaseOfChart maps a HelmChart made from a template to its HelmRelease, by its labels.
-func releaseOfChart(_ context.Context, o client.Object) []reconcile.Request {
+// releasesOfChart maps a HelmChart to the HelmRelease whose template made it (by its labels)
+// and to those whose chartRef names it.
+func (r *HelmReleaseReconciler) releasesOfChart(ctx context.Context, o client.Object) []reconcile.Request {
+	out := r.chartRefsTo(sourcev1.HelmChartKind)(ctx, o)
 	name, ns := o.GetLabels()[release.NameLabel], o.GetLabels()[release.NamespaceLabel]
 	if name == "" || ns == "" {
+		return out
+	}
+	return append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+}
+
+// chartRefIndexKey indexes HelmReleases by the '<kind>/<namespace>/<name>' of their chartRef.
+const chartRefIndexKey = ".spec.chartRef"
+
+func indexChartRef(o client.Object) []string {
+	hr := o.(*v2.HelmRelease)
+	ref := hr.Spec.ChartRef
+	if ref == nil {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	ns := ref.Namespace
+	if ns == "" {
+		ns = hr.Namespace
+	}
+	return []string{ref.Kind + "/" + ns + "/" + ref.Name}
+}
+
+// chartRefsTo maps a source of the kind to the HelmReleases whose chartRef names it.
+func (r *HelmReleaseReconciler) chartRefsTo(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := &v2.HelmReleaseList{}
+		if err := r.List(ctx, list, client.MatchingFields{chartRefIndexKey: kind + "/" + o.GetNamespace() + "/" + o.GetName()}); err != nil {
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(list.Items))
+		for _, hr := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: hr.Namespace, Name: hr.Name}})
+		}
+		return out
+	}
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -264,12 +302,14 @@ func (r *HelmReleaseReconciler) reconcileTarget(_ context.Context, s *releaseSco
 	return nil
 }
 
-// reconcileChart keeps the HelmChart of spec.chart equal to its template (or reads the one
-// chartRef names) and downloads its artifact, digest checked.
-// Waits (ArtifactFailed) for a chart without an artifact.
+// reconcileChart keeps the HelmChart of spec.chart equal to its template (or reads the
+// HelmChart, OCIRepository or ExternalArtifact chartRef names) and downloads its artifact,
+// digest checked. An OCIRepository's chart version gets its manifest digest as build metadata.
+// Waits (ArtifactFailed) for a source without an artifact.
 func (r *HelmReleaseReconciler) reconcileChart(ctx context.Context, s *releaseScope) error {
 	obj := s.Object
 	var key types.NamespacedName
+	kind := sourcev1.HelmChartKind
 	switch {
 	case obj.Spec.Chart != nil:
 		want := release.HelmChart(obj)
@@ -281,28 +321,31 @@ func (r *HelmReleaseReconciler) reconcileChart(ctx context.Context, s *releaseSc
 			return err
 		}
 		obj.Status.HelmChart = key.Namespace + "/" + key.Name
-	case obj.Spec.ChartRef != nil && obj.Spec.ChartRef.Kind == sourcev1.HelmChartKind:
+	case obj.Spec.ChartRef != nil:
 		key = types.NamespacedName{Namespace: obj.Spec.ChartRef.Namespace, Name: obj.Spec.ChartRef.Name}
 		if key.Namespace == "" {
 			key.Namespace = obj.Namespace
 		}
-	case obj.Spec.ChartRef != nil:
-		return lifecycle.Stalled("", v2.InitFailedReason, fmt.Errorf("chartRef kind '%s' is not supported by this version of helm-controller; use a HelmChart", obj.Spec.ChartRef.Kind))
+		kind = obj.Spec.ChartRef.Kind
 	default:
 		return lifecycle.Stalled("", v2.InitFailedReason, errors.New("neither spec.chart nor spec.chartRef is set"))
 	}
 	if r.NoCrossNamespaceRefs && key.Namespace != obj.Namespace {
 		return lifecycle.Stalled("", meta.AccessDeniedReason, fmt.Errorf("cross-namespace references are not allowed: the chart is in namespace '%s'", key.Namespace))
 	}
-	chart := &sourcev1.HelmChart{}
-	if err := r.Get(ctx, key, chart); err != nil {
+	src, err := newChartSource(kind)
+	if err != nil {
+		return lifecycle.Stalled("", v2.InitFailedReason, err)
+	}
+	if err := r.Get(ctx, key, src); err != nil {
 		if apierrors.IsNotFound(err) {
-			return lifecycle.Waiting(meta.ArtifactFailedReason, r.DependencyRetry, "HelmChart '%s' does not exist", key)
+			return lifecycle.Waiting(meta.ArtifactFailedReason, r.DependencyRetry, "%s '%s' does not exist", kind, key)
 		}
 		return err
 	}
-	if chart.Status.Artifact == nil {
-		return lifecycle.Waiting(meta.ArtifactFailedReason, r.DependencyRetry, "HelmChart '%s' is not ready: it has no artifact yet", key)
+	a := src.GetArtifact()
+	if a == nil {
+		return lifecycle.Waiting(meta.ArtifactFailedReason, r.DependencyRetry, "%s '%s' is not ready: it has no artifact yet", kind, key)
 	}
 	// The archive is only read here: loaded into memory, then removed.
 	f, err := os.CreateTemp("", "helm-chart-*.tgz")
@@ -311,16 +354,41 @@ func (r *HelmReleaseReconciler) reconcileChart(ctx context.Context, s *releaseSc
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	a := chart.Status.Artifact
 	if err := r.Fetcher.Download(ctx, a.URL, a.Digest, f); err != nil {
-		return lifecycle.Failed("", meta.ArtifactFailedReason, fmt.Errorf("the artifact of HelmChart '%s': %w", key, err))
+		return lifecycle.Failed("", meta.ArtifactFailedReason, fmt.Errorf("the artifact of %s '%s': %w", kind, key, err))
 	}
 	loaded, err := action.LoadChart(f)
 	if err != nil {
-		return lifecycle.Failed("", meta.ArtifactFailedReason, fmt.Errorf("HelmChart '%s' revision '%s' is not a chart: %w", key, a.Revision, err))
+		return lifecycle.Failed("", meta.ArtifactFailedReason, fmt.Errorf("%s '%s' revision '%s' is not a chart: %w", kind, key, a.Revision, err))
+	}
+	if kind == sourcev1.OCIRepositoryKind {
+		// The same chart version may be pushed again with other contents: the digest in the
+		// version makes a new push a new release, as in Flux.
+		if loaded.Metadata.Version, err = release.VersionWithDigest(loaded.Metadata.Version, a.Revision); err != nil {
+			return lifecycle.Failed("", meta.ArtifactFailedReason, fmt.Errorf("%s '%s' revision '%s': %w", kind, key, a.Revision, err))
+		}
 	}
 	s.loaded = loaded
 	return nil
+}
+
+// chartSource is a kind whose artifact can be a chart.
+type chartSource interface {
+	client.Object
+	GetArtifact() *meta.Artifact
+}
+
+// newChartSource is an empty object of a chartRef kind.
+func newChartSource(kind string) (chartSource, error) {
+	switch kind {
+	case sourcev1.HelmChartKind:
+		return &sourcev1.HelmChart{}, nil
+	case sourcev1.OCIRepositoryKind:
+		return &sourcev1.OCIRepository{}, nil
+	case sourcev1.ExternalArtifactKind:
+		return &sourcev1.ExternalArtifact{}, nil
+	}
+	return nil, fmt.Errorf("chartRef kind '%s' is not one of HelmChart, OCIRepository, ExternalArtifact", kind)
 }
 
 // applyChart creates the templated HelmChart, or brings its labels, annotations and spec back

@@ -61,3 +61,21 @@ func TestHelmChart(t *testing.T) {
 		t.Errorf("interval %v namespace %s", c.Spec.Interval, c.Namespace)
 	}
 }
+
+func TestVersionWithDigest(t *testing.T) {
+	hex := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct{ version, revision, want string }{
+		{"1.2.3", "1.2.3@sha256:" + hex, "1.2.3+0123456789ab"},
+		{"1.2.3", "sha256:" + hex, "1.2.3+0123456789ab"},
+		{"1.2.3+build.5", "latest@sha256:" + hex, "1.2.3+build.5.0123456789ab"},
+		{"1.2.3-rc.1", "v1@sha256:" + hex, "1.2.3-rc.1+0123456789ab"},
+		{"1.2.3", "no-digest", "1.2.3"},
+	} {
+		if got, err := VersionWithDigest(tc.version, tc.revision); err != nil || got != tc.want {
+			t.Errorf("%s %s: %q %v, want %q", tc.version, tc.revision, got, err, tc.want)
+		}
+	}
+	if _, err := VersionWithDigest("not-semver", "sha256:"+hex); err == nil {
+		t.Error("a chart version that is not semver was accepted")
+	}
+}

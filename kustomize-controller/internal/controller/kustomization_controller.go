@@ -195,7 +195,7 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readinessChanged)).
 		WatchesRawSource(r.wake.Source())
 	for _, src := range []client.Object{&sourcev1.GitRepository{}, &sourcev1.OCIRepository{}, &sourcev1.Bucket{}} {
-		b = b.Watches(src, handler.EnqueueRequestsFromMapFunc(r.referrers), builder.WithPredicates(revisionChanged))
+		b = b.Watches(src, handler.EnqueueRequestsFromMapFunc(r.referrers), builder.WithPredicates(predicates.ArtifactChanged()))
 	}
 	if r.WatchConfigsSelector != nil {
 		if err := mgr.GetFieldIndexer().IndexField(ctx, &kustomizev1.Kustomization{}, configIndexKey, indexConfigs); err != nil {

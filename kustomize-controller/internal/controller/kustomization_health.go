@@ -91,7 +91,7 @@ func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, s *kustom
 	if len(targets) == 0 {
 		r.waits.Delete(key)
 		conditions.Delete(obj, meta.HealthyCondition)
-		obj.Status.LastAppliedRevision = a.Revision
+		markApplied(obj, a)
 		return nil
 	}
 	// Interest first: a change between the evaluation and the registration is not missed.
@@ -137,7 +137,7 @@ func (r *KustomizationReconciler) reconcileHealth(ctx context.Context, s *kustom
 			// it was, so that a reconcile where nothing changed writes nothing.
 			conditions.MarkTrue(obj, meta.HealthyCondition, meta.SucceededReason, "Health check passed in %s", elapsed.Round(time.Millisecond))
 		}
-		obj.Status.LastAppliedRevision = a.Revision
+		markApplied(obj, a)
 		return nil
 	case elapsed >= obj.GetTimeout():
 		return r.unhealthy(key, fmt.Sprintf("health check failed after %s: timeout waiting for: [%s]", elapsed.Round(time.Millisecond), strings.Join(progressing, ", ")))

@@ -8,8 +8,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	kustomizev1 "github.com/driftless-dev/driftless/kustomize-controller/api/v1"
@@ -50,21 +48,6 @@ func (r *KustomizationReconciler) referrers(ctx context.Context, o client.Object
 		kind = sourcev1.BucketKind
 	}
 	return r.indexed(ctx, sourceIndexKey, sourceKey(kind, o.GetNamespace(), o.GetName()))
-}
-
-// revisionChanged passes source updates whose artifact revision or digest changed.
-var revisionChanged = predicate.Funcs{
-	CreateFunc:  func(event.CreateEvent) bool { return true },
-	DeleteFunc:  func(event.DeleteEvent) bool { return false },
-	GenericFunc: func(event.GenericEvent) bool { return false },
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		o, okOld := e.ObjectOld.(artifactSource)
-		n, okNew := e.ObjectNew.(artifactSource)
-		if !okOld || !okNew || n.GetArtifact() == nil {
-			return false
-		}
-		return o.GetArtifact() == nil || o.GetArtifact().Revision != n.GetArtifact().Revision || o.GetArtifact().Digest != n.GetArtifact().Digest
-	},
 }
 
 // errUnsupportedSource marks a sourceRef kind the controller cannot read.

@@ -60,3 +60,8 @@ func ArtifactDir(kind, namespace, name string) string {
 func ArtifactPath(kind, namespace, name, filename string) string {
 	return ArtifactDir(kind, namespace, name) + "/" + filename
 }
+
+// OCIRevisionAnnotation is the OCI manifest annotation naming the source revision an artifact
+// was built from ('flux push artifact --revision'); source-controller copies it into the
+// artifact's metadata.
+const OCIRevisionAnnotation = "org.opencontainers.image.revision"

@@ -20,6 +20,7 @@ import (
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/artifact"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
+	"github.com/driftless-dev/driftless/pkg/runtime/predicates"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
@@ -55,19 +56,13 @@ func (r *GitRepositoryReconciler) includersOf(ctx context.Context, obj client.Ob
 	return reqs
 }
 
-// artifactChanged passes updates of a source whose status.artifact digest changed.
+// artifactChanged passes the updates that give a source (an included GitRepository, a
+// HelmChart's source) a new artifact, and its deletion.
 var artifactChanged = predicate.Funcs{
 	CreateFunc:  func(event.CreateEvent) bool { return false },
 	DeleteFunc:  func(event.DeleteEvent) bool { return true },
 	GenericFunc: func(event.GenericEvent) bool { return false },
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		o, okOld := e.ObjectOld.(interface{ GetArtifact() *meta.Artifact })
-		n, okNew := e.ObjectNew.(interface{ GetArtifact() *meta.Artifact })
-		if !okOld || !okNew || n.GetArtifact() == nil {
-			return false
-		}
-		return o.GetArtifact() == nil || o.GetArtifact().Digest != n.GetArtifact().Digest
-	},
+	UpdateFunc:  predicates.ArtifactUpdated,
 }
 
 // reconcileIncludes finds the current artifacts of spec.include, in order.

@@ -21,9 +21,9 @@ import (
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/testenv"
+	"github.com/driftless-dev/driftless/pkg/testenv/ocitest"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 	"github.com/driftless-dev/driftless/source-controller/internal/helm/helmtest"
-	"github.com/driftless-dev/driftless/source-controller/internal/oci/ocitest"
 )
 
 // requestChart asks for a reconcile and waits until it is handled.

@@ -24,8 +24,8 @@ import (
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/testenv"
+	"github.com/driftless-dev/driftless/pkg/testenv/ocitest"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
-	"github.com/driftless-dev/driftless/source-controller/internal/oci/ocitest"
 )
 
 // The media types 'flux push artifact' writes.

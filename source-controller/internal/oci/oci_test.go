@@ -17,8 +17,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/driftless-dev/driftless/pkg/testenv/ocitest"
 	"github.com/driftless-dev/driftless/source-controller/internal/oci"
-	"github.com/driftless-dev/driftless/source-controller/internal/oci/ocitest"
 )
 
 func TestPullFromARegistryWithBasicAuth(t *testing.T) {
