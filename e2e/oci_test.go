@@ -19,6 +19,7 @@ import (
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/pkg/testenv"
 	"github.com/driftless-dev/driftless/pkg/testenv/ocitest"
+	"github.com/driftless-dev/driftless/pkg/testenv/s3test"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
@@ -50,7 +51,7 @@ func pushArtifact(t *testing.T, reg *ocitest.Registry, ref string, files map[str
 // registry on 127.0.0.1 that asks for credentials; an OCIRepository following a semver range
 // and a Kustomization apply them, with the Git revision the artifact came from as
 // lastAppliedOriginRevision; a new push is applied after 'flux reconcile source oci', and
-// 'flux get sources oci' lists it.
+// 'flux get sources oci' lists it. A Bucket on an S3 server applies its prefix's manifests.
 func TestOCIRepositoryLoop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -125,5 +126,47 @@ func TestOCIRepositoryLoop(t *testing.T) {
 		pushArtifact(t, reg, "fleet/app:2.0.0", manifests("2.0.0"), "main@sha1:3333333333333333333333333333333333333333")
 		flux(t, "reconcile", "source", "oci", "app", "-n", ns)
 		applied(t, "1.1.0@"+d2, "main@sha1:2222222222222222222222222222222222222222", "1.1.0")
+	})
+
+	// A team that keeps manifests in S3: a Bucket with a prefix and a Kustomization.
+	t.Run("3-bucket-applied", func(t *testing.T) {
+		s3 := s3test.Start(s3test.Options{AccessKey: "AKIAE2E"})
+		defer s3.Close()
+		if err := s3.CreateBucket("fleet"); err != nil {
+			t.Fatal(err)
+		}
+		for key, body := range map[string]string{
+			"prod/app.yaml": fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-s3\n  namespace: %s\n", ns),
+			"dev/app.yaml":  "not: applied\n",
+		} {
+			if err := s3.Put("fleet", key, body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "s3"}, StringData: map[string]string{"accesskey": "AKIAE2E", "secretkey": "e2e-secret"}}
+		b := &sourcev1.Bucket{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fleet"},
+			Spec: sourcev1.BucketSpec{BucketName: "fleet", Endpoint: s3.Endpoint, Insecure: true, Prefix: "prod/",
+				SecretRef: &meta.LocalObjectReference{Name: "s3"}, Interval: meta.Duration{Duration: time.Hour}},
+		}
+		bks := &kustomizev1.Kustomization{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "from-s3"},
+			Spec: kustomizev1.KustomizationSpec{
+				Interval: meta.Duration{Duration: time.Hour}, Path: "./prod", Prune: true,
+				SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.BucketKind, Name: "fleet"},
+			},
+		}
+		for _, o := range []client.Object{keys, b, bks} {
+			if err := env.Client.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testenv.Eventually(t, 2*time.Minute, func() error {
+			return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "from-s3"}, &corev1.ConfigMap{})
+		})
+		out := flux(t, "get", "sources", "bucket", "-n", ns)
+		if !strings.Contains(out, "fleet") || !strings.Contains(out, "True") {
+			t.Errorf("flux get sources bucket:\n%s", out)
+		}
 	})
 }

@@ -68,6 +68,17 @@ func setup(rt *app.Runtime, o storage.Options) error {
 	}).SetupWithManager(rt.Manager); err != nil {
 		return err
 	}
+	if err := (&controller.BucketReconciler{
+		Client:        rt.Manager.GetClient(),
+		Events:        rt.Events,
+		Storage:       st,
+		JitterPercent: rt.Options.IntervalJitterPercentage,
+		MinRetryDelay: rt.Options.MinRetryDelay,
+		MaxRetryDelay: rt.Options.MaxRetryDelay,
+		Concurrent:    rt.Options.Concurrent,
+	}).SetupWithManager(rt.Manager); err != nil {
+		return err
+	}
 	if err := (&controller.HelmRepositoryReconciler{
 		Client:        rt.Manager.GetClient(),
 		Events:        rt.Events,

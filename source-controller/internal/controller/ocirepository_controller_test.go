@@ -374,18 +374,24 @@ func noSecretAnywhere(t *testing.T, obj client.Object, conds []metav1.Condition,
 	}
 }
 
-// patchOCI changes an OCIRepository with a merge patch.
-func patchOCI(t *testing.T, obj *sourcev1.OCIRepository, mutate func(*sourcev1.OCIRepository)) {
+// patchObject changes an object's spec or metadata with a merge patch, which does not
+// conflict with the controller's status writes.
+func patchObject[T client.Object](t *testing.T, obj T, mutate func(T)) {
 	t.Helper()
-	current := &sourcev1.OCIRepository{}
+	current := obj.DeepCopyObject().(T)
 	if err := env.Client.Get(testenv.Context(t), client.ObjectKeyFromObject(obj), current); err != nil {
 		t.Fatal(err)
 	}
-	base := current.DeepCopy()
+	base := current.DeepCopyObject().(T)
 	mutate(current)
 	if err := env.Client.Patch(testenv.Context(t), current, client.MergeFrom(base)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func patchOCI(t *testing.T, obj *sourcev1.OCIRepository, mutate func(*sourcev1.OCIRepository)) {
+	t.Helper()
+	patchObject(t, obj, mutate)
 }
 
 // The credential can come from the image pull secrets of spec.serviceAccountName.

@@ -89,6 +89,16 @@ func run(m *testing.M) (int, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return 0, err
 	}
+	if err := (&BucketReconciler{
+		Client:        mgr.GetClient(),
+		Events:        recorder,
+		Storage:       store,
+		MinRetryDelay: 200 * time.Millisecond,
+		MaxRetryDelay: 2 * time.Second,
+		Concurrent:    2,
+	}).SetupWithManager(mgr); err != nil {
+		return 0, err
+	}
 	if err := (&HelmRepositoryReconciler{
 		Client:        mgr.GetClient(),
 		Events:        recorder,

@@ -161,6 +161,16 @@ func (s *Storage) Sidecar(a meta.Artifact, name string) (string, error) {
 	return filepath.Join(filepath.Dir(target), "."+name), nil
 }
 
+// ObjectSidecar is the hidden directory name next to the artifacts of an object, which may
+// have none yet (see Sidecar); removed with them by RemoveAll.
+func (s *Storage) ObjectSidecar(kind, namespace, name, sidecar string) (string, error) {
+	dir, err := s.join(meta.ArtifactDir(kind, namespace, name))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "."+sidecar), nil
+}
+
 // Verify checks that the artifact's file exists and has the recorded digest.
 func (s *Storage) Verify(a meta.Artifact) error {
 	p, err := s.LocalPath(a)
