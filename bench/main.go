@@ -100,7 +100,7 @@ func run(ctx context.Context, logger *log.Logger, runs int, only string, quick b
 	started := time.Now()
 	defer func() { logger.Printf("bench: %s in all", time.Since(started).Round(time.Second)) }()
 	var selected []scenario
-	for _, s := range slices.Concat(sourceScenarios(), kustomizeScenarios(), bigScenarios(), notifyScenarios(), helmScenarios(), helmReleaseScenarios()) {
+	for _, s := range slices.Concat(sourceScenarios(), kustomizeScenarios(), bigScenarios(), notifyScenarios(), helmScenarios(), helmReleaseScenarios(), ociScenarios()) {
 		if quick && !s.quick {
 			continue
 		}

@@ -194,7 +194,7 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicates.SpecOrRequest())).
 		Watches(&kustomizev1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents), builder.WithPredicates(readinessChanged)).
 		WatchesRawSource(r.wake.Source())
-	for _, src := range []client.Object{&sourcev1.GitRepository{}, &sourcev1.OCIRepository{}, &sourcev1.Bucket{}} {
+	for _, src := range []client.Object{&sourcev1.GitRepository{}, &sourcev1.OCIRepository{}, &sourcev1.Bucket{}, &sourcev1.ExternalArtifact{}} {
 		b = b.Watches(src, handler.EnqueueRequestsFromMapFunc(r.referrers), builder.WithPredicates(predicates.ArtifactChanged()))
 	}
 	if r.WatchConfigsSelector != nil {

@@ -75,3 +75,34 @@ func setOCIArtifact(t *testing.T, src *sourcev1.OCIRepository, a meta.Artifact) 
 		t.Fatal(err)
 	}
 }
+
+// A Kustomization applies an ExternalArtifact that another tool filled, and follows its new
+// artifact at once.
+func TestKustomizationFromAnExternalArtifact(t *testing.T) {
+	namespace(t, "apps-ext")
+	src := &sourcev1.ExternalArtifact{ObjectMeta: metav1.ObjectMeta{Name: "ext-app", Namespace: "default"}}
+	if err := env.Client.Create(testenv.Context(t), src); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(testenv.Context(t), src) })
+	set := func(a meta.Artifact) {
+		t.Helper()
+		current := &sourcev1.ExternalArtifact{}
+		if err := env.Client.Get(testenv.Context(t), client.ObjectKeyFromObject(src), current); err != nil {
+			t.Fatal(err)
+		}
+		base := current.DeepCopy()
+		current.Status.Artifact = &a
+		current.Status.Conditions = []metav1.Condition{{Type: meta.ReadyCondition, Status: metav1.ConditionTrue, Reason: meta.SucceededReason, LastTransitionTime: metav1.Now()}}
+		if err := env.Client.Status().Patch(testenv.Context(t), current, client.MergeFrom(base)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(artifacts.publish(t, "ext-app", "v1", map[string]string{"cm.yaml": configMap("from-ext", "apps-ext", "v1")}))
+	ks := kustomization(t, "ext-app", "ext-app", "./", func(k *kustomizev1.Kustomization) {
+		k.Spec.SourceRef.Kind = sourcev1.ExternalArtifactKind
+	})
+	waitKS(t, ks, appliedRevision("v1"))
+	set(artifacts.publish(t, "ext-app", "v2", map[string]string{"cm.yaml": configMap("from-ext", "apps-ext", "v2")}))
+	waitKS(t, ks, appliedRevision("v2"))
+}

@@ -46,6 +46,8 @@ func (r *KustomizationReconciler) referrers(ctx context.Context, o client.Object
 		kind = sourcev1.OCIRepositoryKind
 	case *sourcev1.Bucket:
 		kind = sourcev1.BucketKind
+	case *sourcev1.ExternalArtifact:
+		kind = sourcev1.ExternalArtifactKind
 	}
 	return r.indexed(ctx, sourceIndexKey, sourceKey(kind, o.GetNamespace(), o.GetName()))
 }
@@ -69,6 +71,8 @@ func lookupSource(ctx context.Context, c client.Reader, obj *kustomizev1.Kustomi
 		src = &sourcev1.OCIRepository{}
 	case sourcev1.BucketKind:
 		src = &sourcev1.Bucket{}
+	case sourcev1.ExternalArtifactKind:
+		src = &sourcev1.ExternalArtifact{}
 	default:
 		return nil, "", fmt.Errorf("%w: '%s'", errUnsupportedSource, ref.Kind)
 	}

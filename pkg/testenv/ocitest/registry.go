@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -60,6 +61,16 @@ type Options struct {
 // New starts a registry, stopped when the test ends.
 func New(t testing.TB, opts Options) *Registry {
 	t.Helper()
+	reg, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Server.Close)
+	return reg
+}
+
+// Start starts a registry; its Server's Close stops it.
+func Start(opts Options) (*Registry, error) {
 	logrus.SetOutput(io.Discard)
 	ctx := context.Background()
 	cfg := &configuration.Configuration{
@@ -70,11 +81,15 @@ func New(t testing.TB, opts Options) *Registry {
 	if opts.Username != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		file := filepath.Join(t.TempDir(), "htpasswd")
+		dir, err := os.MkdirTemp("", "ocitest-")
+		if err != nil {
+			return nil, err
+		}
+		file := filepath.Join(dir, "htpasswd")
 		if err := os.WriteFile(file, []byte(opts.Username+":"+string(hash)+"\n"), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "ocitest", "path": file}}
 	}
@@ -94,10 +109,9 @@ func New(t testing.TB, opts Options) *Registry {
 	} else {
 		reg.Server = httptest.NewServer(h)
 	}
-	t.Cleanup(reg.Server.Close)
 	reg.Host = strings.TrimPrefix(strings.TrimPrefix(reg.Server.URL, "http://"), "https://")
 	reg.URL = "oci://" + reg.Host
-	return reg
+	return reg, nil
 }
 
 // Requests counts the requests made to repositories (not the '/v2/' ping).
@@ -117,17 +131,27 @@ type Layer struct {
 // (when tag is set); it returns the manifest's descriptor.
 func (r *Registry) Push(t testing.TB, path, tag, configMediaType string, config []byte, layers []Layer, annotations map[string]string) ocispec.Descriptor {
 	t.Helper()
-	ctx := context.Background()
-	repo, err := remote.NewRepository(r.Host + "/" + path)
+	desc, err := r.PushE(path, tag, configMediaType, config, layers, annotations)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return desc
+}
+
+// PushE is Push, returning its error.
+func (r *Registry) PushE(path, tag, configMediaType string, config []byte, layers []Layer, annotations map[string]string) (ocispec.Descriptor, error) {
+	ctx := context.Background()
+	repo, err := remote.NewRepository(r.Host + "/" + path)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
 	repo.PlainHTTP = r.Server.TLS == nil
 	repo.Client = &auth.Client{Client: r.Server.Client(), Credential: auth.StaticCredential(r.Host, auth.Credential{Username: r.Username, Password: r.Password})}
+	var pushErr error
 	push := func(mediaType string, data []byte, ann map[string]string) ocispec.Descriptor {
 		d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data)), Annotations: ann}
-		if err := repo.Push(ctx, d, bytes.NewReader(data)); err != nil {
-			t.Fatalf("push %s: %v", mediaType, err)
+		if err := repo.Push(ctx, d, bytes.NewReader(data)); err != nil && pushErr == nil {
+			pushErr = fmt.Errorf("push %s: %w", mediaType, err)
 		}
 		return d
 	}
@@ -138,15 +162,18 @@ func (r *Registry) Push(t testing.TB, path, tag, configMediaType string, config 
 	}
 	data, err := json.Marshal(m)
 	if err != nil {
-		t.Fatal(err)
+		return ocispec.Descriptor{}, err
 	}
 	desc := push(ocispec.MediaTypeImageManifest, data, nil)
+	if pushErr != nil {
+		return ocispec.Descriptor{}, pushErr
+	}
 	if tag != "" {
 		if err := repo.Tag(ctx, desc, tag); err != nil {
-			t.Fatalf("tag %s: %v", tag, err)
+			return ocispec.Descriptor{}, fmt.Errorf("tag %s: %w", tag, err)
 		}
 	}
-	return desc
+	return desc, nil
 }
 
 // PushChart pushes a chart archive as 'helm push' does: '<path>/<name>:<version with _ for +>'.
