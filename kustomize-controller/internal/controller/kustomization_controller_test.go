@@ -38,15 +38,28 @@ func gitSource(t *testing.T, name string, a meta.Artifact) *sourcev1.GitReposito
 	return src
 }
 
-func setArtifact(t *testing.T, src *sourcev1.GitRepository, a meta.Artifact) {
+// setArtifact gives a source (GitRepository, OCIRepository, Bucket, ExternalArtifact) the
+// artifact a and Ready=True, as its producer would.
+func setArtifact(t *testing.T, src client.Object, a meta.Artifact) {
 	t.Helper()
-	current := &sourcev1.GitRepository{}
+	current := src.DeepCopyObject().(client.Object)
 	if err := env.Client.Get(testenv.Context(t), client.ObjectKeyFromObject(src), current); err != nil {
 		t.Fatal(err)
 	}
-	base := current.DeepCopy()
-	current.Status.Artifact = &a
-	current.Status.Conditions = []metav1.Condition{{Type: meta.ReadyCondition, Status: metav1.ConditionTrue, Reason: meta.SucceededReason, LastTransitionTime: metav1.Now()}}
+	base := current.DeepCopyObject().(client.Object)
+	ready := []metav1.Condition{{Type: meta.ReadyCondition, Status: metav1.ConditionTrue, Reason: meta.SucceededReason, LastTransitionTime: metav1.Now()}}
+	switch o := current.(type) {
+	case *sourcev1.GitRepository:
+		o.Status.Artifact, o.Status.Conditions = &a, ready
+	case *sourcev1.OCIRepository:
+		o.Status.Artifact, o.Status.Conditions = &a, ready
+	case *sourcev1.Bucket:
+		o.Status.Artifact, o.Status.Conditions = &a, ready
+	case *sourcev1.ExternalArtifact:
+		o.Status.Artifact, o.Status.Conditions = &a, ready
+	default:
+		t.Fatalf("%T is not a source", src)
+	}
 	if err := env.Client.Status().Patch(testenv.Context(t), current, client.MergeFrom(base)); err != nil {
 		t.Fatal(err)
 	}

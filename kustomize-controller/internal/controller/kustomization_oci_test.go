@@ -30,7 +30,7 @@ func TestKustomizationFromAnOCIRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(testenv.Context(t), src) })
-	setOCIArtifact(t, src, a)
+	setArtifact(t, src, a)
 	ks := kustomization(t, "oci-app", "oci-app", "./", func(k *kustomizev1.Kustomization) {
 		k.Spec.SourceRef.Kind = sourcev1.OCIRepositoryKind
 	})
@@ -56,23 +56,9 @@ func TestKustomizationFromAnOCIRepository(t *testing.T) {
 	})
 
 	b := artifacts.publish(t, "oci-app", "v1.1.0@sha256:2222", map[string]string{"cm.yaml": configMap("from-oci", "apps-oci", "v2")})
-	setOCIArtifact(t, src, b)
+	setArtifact(t, src, b)
 	if got := waitKS(t, ks, appliedRevision("v1.1.0@sha256:2222")); got.Status.LastAppliedOriginRevision != "" {
 		t.Errorf("lastAppliedOriginRevision = %q after an artifact without one", got.Status.LastAppliedOriginRevision)
-	}
-}
-
-func setOCIArtifact(t *testing.T, src *sourcev1.OCIRepository, a meta.Artifact) {
-	t.Helper()
-	current := &sourcev1.OCIRepository{}
-	if err := env.Client.Get(testenv.Context(t), client.ObjectKeyFromObject(src), current); err != nil {
-		t.Fatal(err)
-	}
-	base := current.DeepCopy()
-	current.Status.Artifact = &a
-	current.Status.Conditions = []metav1.Condition{{Type: meta.ReadyCondition, Status: metav1.ConditionTrue, Reason: meta.SucceededReason, LastTransitionTime: metav1.Now()}}
-	if err := env.Client.Status().Patch(testenv.Context(t), current, client.MergeFrom(base)); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -85,24 +71,11 @@ func TestKustomizationFromAnExternalArtifact(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(testenv.Context(t), src) })
-	set := func(a meta.Artifact) {
-		t.Helper()
-		current := &sourcev1.ExternalArtifact{}
-		if err := env.Client.Get(testenv.Context(t), client.ObjectKeyFromObject(src), current); err != nil {
-			t.Fatal(err)
-		}
-		base := current.DeepCopy()
-		current.Status.Artifact = &a
-		current.Status.Conditions = []metav1.Condition{{Type: meta.ReadyCondition, Status: metav1.ConditionTrue, Reason: meta.SucceededReason, LastTransitionTime: metav1.Now()}}
-		if err := env.Client.Status().Patch(testenv.Context(t), current, client.MergeFrom(base)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set(artifacts.publish(t, "ext-app", "v1", map[string]string{"cm.yaml": configMap("from-ext", "apps-ext", "v1")}))
+	setArtifact(t, src, artifacts.publish(t, "ext-app", "v1", map[string]string{"cm.yaml": configMap("from-ext", "apps-ext", "v1")}))
 	ks := kustomization(t, "ext-app", "ext-app", "./", func(k *kustomizev1.Kustomization) {
 		k.Spec.SourceRef.Kind = sourcev1.ExternalArtifactKind
 	})
 	waitKS(t, ks, appliedRevision("v1"))
-	set(artifacts.publish(t, "ext-app", "v2", map[string]string{"cm.yaml": configMap("from-ext", "apps-ext", "v2")}))
+	setArtifact(t, src, artifacts.publish(t, "ext-app", "v2", map[string]string{"cm.yaml": configMap("from-ext", "apps-ext", "v2")}))
 	waitKS(t, ks, appliedRevision("v2"))
 }

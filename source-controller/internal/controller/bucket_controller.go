@@ -139,17 +139,11 @@ func (r *BucketReconciler) reconcileArtifact(ctx context.Context, s *bucketScope
 	}
 	conditions.Delete(obj, sourcev1.ArtifactOutdatedCondition)
 	a := *obj.Status.Artifact
-	link, err := r.Storage.SetLatest(a, latestFile)
+	link, err := publish(ctx, r.Storage, obj, a, latestFile, fmt.Sprintf("stored artifact for revision '%s'", a.Revision))
 	if err != nil {
-		return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.SymlinkUpdateFailedReason, err)
+		return err
 	}
 	obj.Status.URL = link
-	if deleted, err := r.Storage.GarbageCollect(a, time.Now()); err != nil {
-		log.Error(err, "garbage collecting old artifacts")
-	} else if len(deleted) > 0 {
-		log.V(1).Info("garbage collected old artifacts", "count", len(deleted))
-	}
-	conditions.MarkTrue(obj, sourcev1.ArtifactInStorageCondition, meta.SucceededReason, "stored artifact for revision '%s'", a.Revision)
 	return nil
 }
 

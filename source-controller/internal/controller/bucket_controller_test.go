@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"encoding/pem"
 	"fmt"
 	"strings"
 	"testing"
@@ -192,4 +193,27 @@ func TestBucketRefusesWhatItMustNot(t *testing.T) {
 func patchBucket(t *testing.T, obj *sourcev1.Bucket, mutate func(*sourcev1.Bucket)) {
 	t.Helper()
 	patchObject(t, obj, mutate)
+}
+
+// A Bucket over TLS trusts the CA of certSecretRef, and only it.
+func TestBucketOverTLS(t *testing.T) {
+	srv := s3test.Start(s3test.Options{TLS: true})
+	defer srv.Close()
+	if err := srv.CreateBucket("tls"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Put("tls", "a.yaml", "a"); err != nil {
+		t.Fatal(err)
+	}
+	secret(t, "s3-ca", map[string]string{"ca.crt": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.HTTP.Certificate().Raw}))})
+	trusted := bucket(t, "s3-tls", srv, "tls", func(b *sourcev1.Bucket) {
+		b.Spec.Insecure = false
+		b.Spec.CertSecretRef = &meta.LocalObjectReference{Name: "s3-ca"}
+	})
+	got := waitBucket(t, trusted, bucketReady(""))
+	if files := download(t, got.Status.Artifact); files["a.yaml"] != "a" {
+		t.Errorf("artifact files: %v", files)
+	}
+	untrusted := bucket(t, "s3-tls-untrusted", srv, "tls", func(b *sourcev1.Bucket) { b.Spec.Insecure = false })
+	waitBucket(t, untrusted, bucketFailed(sourcev1.BucketOperationFailedReason, "certificate"))
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -10,6 +11,7 @@ import (
 	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
+	"github.com/driftless-dev/driftless/source-controller/internal/storage"
 )
 
 // latestFile is the name of the symlink to an object's current artifact.
@@ -40,15 +42,25 @@ func (r *GitRepositoryReconciler) reconcileArtifact(ctx context.Context, s *gitS
 	}
 
 	a := *obj.Status.Artifact
-	if _, err := r.Storage.SetLatest(a, latestFile); err != nil {
-		return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.SymlinkUpdateFailedReason, err)
+	_, err := publish(ctx, r.Storage, obj, a, latestFile, fmt.Sprintf("stored artifact for revision '%s'", a.Revision))
+	return err
+}
+
+// publish points the object's link (latest.tar.gz, index.yaml, ...) at its current artifact
+// a, collects the superseded artifacts, and marks ArtifactInStorage with message; it returns
+// the link's URL.
+// Fails with: StorageOperationFailed (SymlinkUpdateFailed).
+func publish(ctx context.Context, st *storage.Storage, obj conditions.Object, a meta.Artifact, link, message string) (string, error) {
+	log := ctrl.LoggerFrom(ctx)
+	url, err := st.SetLatest(a, link)
+	if err != nil {
+		return "", lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.SymlinkUpdateFailedReason, err)
 	}
-	if deleted, err := r.Storage.GarbageCollect(a, time.Now()); err != nil {
+	if deleted, err := st.GarbageCollect(a, time.Now()); err != nil {
 		log.Error(err, "garbage collecting old artifacts")
 	} else if len(deleted) > 0 {
 		log.V(1).Info("garbage collected old artifacts", "count", len(deleted))
 	}
-
-	conditions.MarkTrue(obj, sourcev1.ArtifactInStorageCondition, meta.SucceededReason, "stored artifact for revision '%s'", a.Revision)
-	return nil
+	conditions.MarkTrue(obj, sourcev1.ArtifactInStorageCondition, meta.SucceededReason, "%s", message)
+	return url, nil
 }

@@ -602,14 +602,10 @@ func (r *HelmChartReconciler) reconcileArtifact(ctx context.Context, s *helmChar
 		obj.Status.ObservedSourceArtifactRevision = s.source.Revision
 	}
 	a := *obj.Status.Artifact
-	link, err := r.Storage.SetLatest(a, "latest.tgz")
+	link, err := publish(ctx, r.Storage, obj, a, "latest.tgz", fmt.Sprintf("stored artifact: revision '%s'", a.Revision))
 	if err != nil {
-		return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.SymlinkUpdateFailedReason, err)
+		return err
 	}
 	obj.Status.URL = link
-	if _, err := r.Storage.GarbageCollect(a, time.Now()); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "garbage collecting old charts")
-	}
-	conditions.MarkTrue(obj, sourcev1.ArtifactInStorageCondition, meta.SucceededReason, "stored artifact: revision '%s'", a.Revision)
 	return nil
 }

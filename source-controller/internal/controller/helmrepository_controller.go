@@ -21,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
-	"github.com/driftless-dev/driftless/pkg/runtime/conditions"
 	"github.com/driftless-dev/driftless/pkg/runtime/events"
 	"github.com/driftless-dev/driftless/pkg/runtime/lifecycle"
 	"github.com/driftless-dev/driftless/pkg/runtime/predicates"
@@ -301,17 +300,11 @@ func (r *HelmRepositoryReconciler) reconcileArtifact(ctx context.Context, s *hel
 			return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
 		}
 	}
-	link, err := r.Storage.SetLatest(a, indexFile)
+	link, err := publish(ctx, r.Storage, obj, a, indexFile, fmt.Sprintf("stored artifact: revision '%s'", a.Revision))
 	if err != nil {
-		return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.SymlinkUpdateFailedReason, err)
+		return err
 	}
 	obj.Status.URL = link
-	if deleted, err := r.Storage.GarbageCollect(a, time.Now()); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "garbage collecting old indexes")
-	} else if len(deleted) > 0 {
-		ctrl.LoggerFrom(ctx).V(1).Info("garbage collected old indexes", "count", len(deleted))
-	}
-	conditions.MarkTrue(obj, sourcev1.ArtifactInStorageCondition, meta.SucceededReason, "stored artifact: revision '%s'", a.Revision)
 	return nil
 }
 
