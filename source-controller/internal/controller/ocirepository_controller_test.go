@@ -477,3 +477,24 @@ func fetchBytes(t *testing.T, url string) []byte {
 	}
 	return body
 }
+
+// proxySecretRef sends the registry's requests through the proxy with its credentials; a
+// wrong proxy password fails the fetch and is shown nowhere.
+func TestOCIRepositoryThroughAProxy(t *testing.T) {
+	reg := ocitest.New(t, ocitest.Options{})
+	desc := pushFlux(t, reg, "proxied", "latest", map[string]string{"a.yaml": "a"}, "")
+	proxy, forwarded := forwardProxy(t, "proxy-user", "proxy-pa55")
+	secret(t, "oci-proxy", map[string]string{"address": proxy.URL, "username": "proxy-user", "password": "proxy-pa55"})
+	secret(t, "oci-proxy-wrong", map[string]string{"address": proxy.URL, "username": "proxy-user", "password": "n0t-the-pa55"})
+	obj := ociRepository(t, "oci-proxied", reg.URL+"/proxied", func(o *sourcev1.OCIRepository) {
+		o.Spec.Insecure = true
+		o.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: "oci-proxy"}
+	})
+	waitOCI(t, obj, ociAt("latest@"+desc.Digest.String()))
+	if forwarded.Load() == 0 {
+		t.Error("nothing went through the proxy")
+	}
+	patchOCI(t, obj, func(o *sourcev1.OCIRepository) { o.Spec.ProxySecretRef.Name = "oci-proxy-wrong" })
+	got := waitOCI(t, obj, ociFailed(sourcev1.OCIPullFailedReason, "failed to resolve"))
+	noSecretAnywhere(t, got, got.Status.Conditions, "proxy-pa55", "n0t-the-pa55")
+}
