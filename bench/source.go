@@ -7,7 +7,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/driftless-dev/driftless/pkg/apis/meta"
@@ -155,23 +154,22 @@ func hundredRepos(ctx context.Context, h *harness) ([]result, error) {
 	}
 	packs0, refs0 := h.uploadPacks.Load(), h.refAdvertisements.Load()
 	start := time.Now()
-	token := start.Format(time.RFC3339Nano)
-	for i := range 100 {
-		obj := &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("repo-%03d", i), Namespace: ns}}
-		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, token)
-		if err := h.env.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-			return nil, err
-		}
+	names := make([]string, 100)
+	for i := range names {
+		names[i] = fmt.Sprintf("repo-%03d", i)
 	}
-	err = waitAll(ctx, h, &sourcev1.GitRepositoryList{}, ns, 100, 5*time.Minute, func(l *sourcev1.GitRepositoryList) int {
-		n := 0
-		for _, o := range l.Items {
-			if o.Status.LastHandledReconcileAt == token {
-				n++
+	err = requestAll(ctx, h, func(name string) client.Object {
+		return &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	},
+		names, &sourcev1.GitRepositoryList{}, ns, func(l *sourcev1.GitRepositoryList, token string) int {
+			n := 0
+			for _, o := range l.Items {
+				if o.Status.LastHandledReconcileAt == token {
+					n++
+				}
 			}
-		}
-		return n
-	})
+			return n
+		})
 	if err != nil {
 		return nil, err
 	}
