@@ -107,7 +107,7 @@ func run(binDir, stateDir string) error {
 		return err
 	}
 
-	demoDir, replicas, hookURL := "", 0, "" // the demo's working copy, replicas and webhook, on the local control plane
+	demoDir, replicas, hookURL, ociURL := "", 0, "", "" // the demo's working copy, replicas, webhook and registry, on the local control plane
 	if local != nil {
 		sink, err := startAlertSink(stateDir)
 		if err != nil {
@@ -136,6 +136,19 @@ func run(binDir, stateDir string) error {
 			return err
 		}
 		if err := helmProgress(ctx, local.Client, 3*time.Minute); err != nil {
+			return err
+		}
+		registry, err := startOCIDemo()
+		if err != nil {
+			return err
+		}
+		defer registry.Server.Close()
+		ociURL = registry.URL
+		fmt.Printf("Applying the OCI demo: an OCIRepository following %s/demo/manifests (1.x) and a Kustomization applying it...\n", registry.URL)
+		if err := applyOCIDemo(ctx, local.Client, registry); err != nil {
+			return err
+		}
+		if err := ociProgress(ctx, local.Client, 2*time.Minute); err != nil {
 			return err
 		}
 		fmt.Println("Wiring notifications: a GitHub Receiver for the demo repository's pushes, and an Alert printing the demo's events here...")
@@ -174,7 +187,15 @@ The Helm demo upgrades on new values, and puts back what kubectl changes (from t
   kubectl patch helmrelease demo-helm --type merge -p '{"spec":{"values":{"replicas":3}}}'
   kubectl scale deployment hello -n demo-helm --replicas=5   # back to 3 within seconds
   kubectl get secrets -n default -l owner=helm               # Helm's release history
-`, demoDir, replicas, replicas%5+1, hookURL)
+
+The OCI demo applies what CI pushes with Flux's CLI (the registry asks for credentials):
+
+  mkdir -p /tmp/demo-oci && kubectl create configmap demo-oci -n default \
+    --from-literal=version=1.1.0 --dry-run=client -o yaml > /tmp/demo-oci/config.yaml
+  flux push artifact %[5]s/demo/manifests:1.1.0 --path=/tmp/demo-oci --source=demo \
+    --revision=demo@sha1:$(printf '%%040d' 2) --insecure-registry --creds=%[6]s:%[7]s
+  flux reconcile source oci demo-oci -n default && kubectl get configmap demo-oci -o yaml   # flux: make flux
+`, demoDir, replicas, replicas%5+1, hookURL, ociURL, ociDemoUser, ociDemoPassword)
 	}
 	fmt.Printf("\nController logs are in %s. Press Ctrl-C to stop everything.\n", filepath.Join(stateDir, "logs"))
 
