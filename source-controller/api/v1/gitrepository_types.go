@@ -235,7 +235,7 @@ func (in *GitRepository) GetTimeout() time.Duration {
 	if in.Spec.Timeout != nil {
 		return in.Spec.Timeout.Duration
 	}
-	return 60 * time.Second
+	return defaultTimeout
 }
 
 // +genclient

@@ -157,11 +157,3 @@ func (r *BucketReconciler) reconcileDelete(ctx context.Context, s *bucketScope) 
 	ctrl.LoggerFrom(ctx).Info("removed artifacts of deleted Bucket")
 	return nil
 }
-
-// bucketTimeout is spec.timeout, or its default.
-func bucketTimeout(obj *sourcev1.Bucket) time.Duration {
-	if t := obj.Spec.Timeout; t != nil && t.Duration > 0 {
-		return t.Duration
-	}
-	return defaultOCITimeout
-}

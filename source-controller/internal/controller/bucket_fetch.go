@@ -89,7 +89,7 @@ func (r *BucketReconciler) reconcileSource(ctx context.Context, s *bucketScope) 
 	failed := func(err error) error {
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.BucketOperationFailedReason, redact.Error(err, secrets...))
 	}
-	ctx, cancel := context.WithTimeout(ctx, bucketTimeout(obj))
+	ctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
 	defer cancel()
 
 	ok, err := c.BucketExists(ctx, obj.Spec.BucketName)

@@ -503,7 +503,7 @@ func (r *HelmChartReconciler) pull(ctx context.Context, repo *sourcev1.HelmRepos
 	if err != nil {
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, helmTimeout(repo))
+	ctx, cancel := context.WithTimeout(ctx, repo.GetTimeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, chartURL.String(), nil)
 	if err != nil {
@@ -539,14 +539,6 @@ func (r *HelmChartReconciler) pull(ctx context.Context, repo *sourcev1.HelmRepos
 			fmt.Errorf("chart '%s' version '%s': the archive's digest %s is not the index's sha256:%s", v.Name, v.Version, digest, v.Digest))
 	}
 	return checkPulledChart(path, v)
-}
-
-// helmTimeout bounds each of a repository's requests: spec.timeout, 60s by default.
-func helmTimeout(repo *sourcev1.HelmRepository) time.Duration {
-	if repo.Spec.Timeout != nil && repo.Spec.Timeout.Duration > 0 {
-		return repo.Spec.Timeout.Duration
-	}
-	return defaultIndexTimeout
 }
 
 // checkPulledChart reads a pulled archive as untrusted input: a chart, and the version asked for.

@@ -83,7 +83,7 @@ func (r *HelmChartReconciler) resolveOCI(ctx context.Context, repo *sourcev1.Hel
 	if err != nil {
 		return nil, lifecycle.Stalled(sourcev1.BuildFailedCondition, sourcev1.InvalidChartReferenceReason, err)
 	}
-	c := &ociResolved{reg: reg, secrets: secrets, timeout: helmTimeout(repo)}
+	c := &ociResolved{reg: reg, secrets: secrets, timeout: repo.GetTimeout()}
 	tctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var tag string

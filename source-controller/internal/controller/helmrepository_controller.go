@@ -35,9 +35,6 @@ import (
 // DefaultMaxIndexBytes bounds a downloaded index: the largest public ones are a few hundred MB.
 const DefaultMaxIndexBytes = 1 << 30
 
-// defaultIndexTimeout is spec.timeout's default, as in Flux.
-const defaultIndexTimeout = 60 * time.Second
-
 // indexFile is the name of the link to a HelmRepository's current index.
 const indexFile = "index.yaml"
 
@@ -198,11 +195,7 @@ func (r *HelmRepositoryReconciler) reconcileIndex(ctx context.Context, s *helmRe
 	if err != nil {
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, sourcev1.AuthenticationFailedReason, err)
 	}
-	timeout := defaultIndexTimeout
-	if obj.Spec.Timeout != nil && obj.Spec.Timeout.Duration > 0 {
-		timeout = obj.Spec.Timeout.Duration
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
 	defer cancel()
 
 	var known indexValidators

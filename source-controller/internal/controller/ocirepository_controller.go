@@ -25,9 +25,6 @@ import (
 	"github.com/driftless-dev/driftless/source-controller/internal/storage"
 )
 
-// defaultOCITimeout is spec.timeout's default, as in Flux.
-const defaultOCITimeout = 60 * time.Second
-
 // OCIRepositoryReconciler pulls the OCI artifacts OCIRepositories point at and stores the
 // selected layer of each as an artifact. The reference is resolved to a manifest digest
 // first: when it names the stored artifact, nothing is downloaded.
@@ -176,12 +173,4 @@ func (r *OCIRepositoryReconciler) authCacheFor(key types.NamespacedName, cred *o
 	c := &authCache{id: id, cache: auth.NewCache()}
 	r.authCaches.Store(key, c)
 	return c.cache
-}
-
-// ociTimeout is spec.timeout, or its default.
-func ociTimeout(obj *sourcev1.OCIRepository) time.Duration {
-	if t := obj.Spec.Timeout; t != nil && t.Duration > 0 {
-		return t.Duration
-	}
-	return defaultOCITimeout
 }

@@ -69,7 +69,7 @@ func (r *OCIRepositoryReconciler) reconcileSource(ctx context.Context, s *ociSco
 		return lifecycle.Failed(sourcev1.FetchFailedCondition, reason, redact.Error(err, secrets...))
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, ociTimeout(obj))
+	ctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
 	defer cancel()
 	reference, tag, err := resolveReference(ctx, reg, obj.Spec.Reference)
 	if err != nil {
