@@ -509,7 +509,7 @@ func (r *HelmChartReconciler) pull(ctx context.Context, repo *sourcev1.HelmRepos
 	if err != nil {
 		return err
 	}
-	req.Header.Set("User-Agent", "driftless-source-controller")
+	req.Header.Set("User-Agent", userAgent)
 	// Credentials go to the repository's own host only, unless passCredentials says otherwise.
 	if (user != "" || pass != "") && (chartURL.Host == base.Host || repo.Spec.PassCredentials) {
 		req.SetBasicAuth(user, pass)

@@ -26,6 +26,9 @@ const legacyChartLayerMediaType = "application/tar+gzip"
 // genericProvider is the provider that logs in with a Secret (or anonymously).
 const genericProvider = "generic"
 
+// userAgent is the User-Agent of source-controller's requests to registries and Helm repositories.
+const userAgent = "driftless-source-controller"
+
 // keyDockerConfig is the key of a 'kubernetes.io/dockerconfigjson' Secret.
 const keyDockerConfig = ".dockerconfigjson"
 
@@ -202,12 +205,9 @@ func ociOptions(ctx context.Context, reader client.Reader, repo *sourcev1.HelmRe
 		return oci.Options{}, nil, err
 	}
 	var cred *oci.Credential
-	if cfg, ok := auth[keyDockerConfig]; ok {
-		if cred, err = oci.DockerConfigCredential(cfg, host); err != nil {
-			return oci.Options{}, nil, fmt.Errorf("secret '%s': %w", repo.Spec.SecretRef.Name, err)
-		}
-		if cred == nil {
-			return oci.Options{}, nil, fmt.Errorf("secret '%s' has no credentials for '%s'", repo.Spec.SecretRef.Name, host)
+	if _, ok := auth[keyDockerConfig]; ok {
+		if cred, err = dockerCredential(auth, repo.Spec.SecretRef.Name, host, true); err != nil {
+			return oci.Options{}, nil, err
 		}
 	}
 	hc, user, pass, secrets, err := helmClientFrom(repo, auth, certs)
@@ -217,12 +217,6 @@ func ociOptions(ctx context.Context, reader client.Reader, repo *sourcev1.HelmRe
 	if user != "" {
 		cred = &oci.Credential{Username: user, Password: pass}
 	}
-	if cred != nil {
-		for _, s := range []string{cred.Password, cred.IdentityToken} {
-			if s != "" {
-				secrets = append(secrets, s)
-			}
-		}
-	}
-	return oci.Options{HTTPClient: hc, Credential: cred, PlainHTTP: repo.Spec.Insecure, UserAgent: "driftless-source-controller"}, secrets, nil
+	secrets = append(secrets, cred.Secrets()...)
+	return oci.Options{HTTPClient: hc, Credential: cred, PlainHTTP: repo.Spec.Insecure, UserAgent: userAgent}, secrets, nil
 }

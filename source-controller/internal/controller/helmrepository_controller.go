@@ -209,7 +209,7 @@ func (r *HelmRepositoryReconciler) reconcileIndex(ctx context.Context, s *helmRe
 	if err != nil {
 		return lifecycle.Stalled(sourcev1.FetchFailedCondition, sourcev1.URLInvalidReason, fmt.Errorf("the URL is not valid"))
 	}
-	req.Header.Set("User-Agent", "driftless-source-controller")
+	req.Header.Set("User-Agent", userAgent)
 	if user != "" || pass != "" {
 		req.SetBasicAuth(user, pass)
 	}

@@ -215,18 +215,11 @@ func (r *OCIRepositoryReconciler) pullLayer(ctx context.Context, reg *oci.Reposi
 // TLS from certSecretRef; the proxy from proxySecretRef; 'insecure' for plain HTTP. It returns
 // the secret values that must never be shown.
 func (r *OCIRepositoryReconciler) registryOptions(ctx context.Context, obj *sourcev1.OCIRepository, host string) (oci.Options, []string, error) {
-	var secrets []string
 	cred, err := r.credential(ctx, obj, host)
 	if err != nil {
 		return oci.Options{}, nil, err
 	}
-	if cred != nil {
-		for _, s := range []string{cred.Password, cred.IdentityToken} {
-			if s != "" {
-				secrets = append(secrets, s)
-			}
-		}
-	}
+	secrets := cred.Secrets()
 	certs, err := readSecret(ctx, r.APIReader, obj.Namespace, obj.Spec.CertSecretRef)
 	if err != nil {
 		return oci.Options{}, secrets, err
@@ -252,7 +245,7 @@ func (r *OCIRepositoryReconciler) registryOptions(ctx context.Context, obj *sour
 		HTTPClient: &http.Client{Transport: transport},
 		Credential: cred,
 		PlainHTTP:  obj.Spec.Insecure,
-		UserAgent:  "driftless-source-controller",
+		UserAgent:  userAgent,
 		Cache:      r.authCacheFor(client.ObjectKeyFromObject(obj), cred),
 	}, secrets, nil
 }

@@ -47,6 +47,20 @@ type Credential struct {
 	Username, Password, IdentityToken string
 }
 
+// Secrets are the credential's values that must never be shown.
+func (c *Credential) Secrets() []string {
+	if c == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range []string{c.Password, c.IdentityToken} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Options says how to reach a registry.
 type Options struct {
 	// HTTPClient carries the TLS settings and proxy; http.DefaultClient's transport when nil.
