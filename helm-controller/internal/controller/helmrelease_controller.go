@@ -237,11 +237,7 @@ func (r *HelmReleaseReconciler) valuesReaders(ctx context.Context, o client.Obje
 	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{valuesIndexKey: kind + "/" + o.GetName()}); err != nil {
 		return nil
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for _, hr := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: hr.Namespace, Name: hr.Name}})
-	}
-	return out
+	return requestsFor(list)
 }
 
 // releasesOfChart maps a HelmChart to the HelmRelease whose template made it (by its labels)
@@ -278,11 +274,7 @@ func (r *HelmReleaseReconciler) chartRefsTo(kind string) handler.MapFunc {
 		if err := r.List(ctx, list, client.MatchingFields{chartRefIndexKey: kind + "/" + o.GetNamespace() + "/" + o.GetName()}); err != nil {
 			return nil
 		}
-		out := make([]reconcile.Request, 0, len(list.Items))
-		for _, hr := range list.Items {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: hr.Namespace, Name: hr.Name}})
-		}
-		return out
+		return requestsFor(list)
 	}
 }
 

@@ -44,6 +44,11 @@ func (r *HelmReleaseReconciler) dependents(ctx context.Context, o client.Object)
 	if err := r.List(ctx, list, client.MatchingFields{dependencyIndexKey: client.ObjectKeyFromObject(o).String()}); err != nil {
 		return nil
 	}
+	return requestsFor(list)
+}
+
+// requestsFor is a reconcile request for each HelmRelease of the list.
+func requestsFor(list *v2.HelmReleaseList) []reconcile.Request {
 	reqs := make([]reconcile.Request, len(list.Items))
 	for i := range list.Items {
 		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}

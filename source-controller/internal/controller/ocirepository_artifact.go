@@ -38,7 +38,7 @@ func (r *OCIRepositoryReconciler) reconcileArtifact(ctx context.Context, s *ociS
 		obj.Status.ObservedIgnore = obj.Spec.Ignore
 		obj.Status.ObservedLayerSelector = obj.Spec.LayerSelector
 		if obj.Spec.Verify != nil {
-			if err := saveSidecar(r.Storage, a, ociOriginSidecar, ociOrigin{Digest: s.desc.Digest.String(), Verified: s.verified}); err != nil {
+			if err := saveSidecar(r.Storage, a, ociOriginSidecar, s.origin()); err != nil {
 				log.Error(err, "recording the verified digest")
 			}
 		}

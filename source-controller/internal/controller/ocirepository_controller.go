@@ -82,6 +82,11 @@ type ociOrigin struct {
 	Verified string `json:"verified,omitempty"`
 }
 
+// origin is the record of the resolved manifest, verified with the keys s.verified names.
+func (s *ociScope) origin() ociOrigin {
+	return ociOrigin{Digest: s.desc.Digest.String(), Verified: s.verified}
+}
+
 var ociRepositoryPolicy = &lifecycle.Policy[*sourcev1.OCIRepository]{
 	Kind:  sourcev1.OCIRepositoryKind,
 	Group: sourcev1.GroupVersion.Group,

@@ -309,7 +309,7 @@ func dockerCredential(data map[string][]byte, name, host string, required bool) 
 // Sets: SourceVerified (removed without spec.verify). Fails with: SourceVerified=False
 // VerificationError (Stalled for what cannot be done offline).
 func (r *OCIRepositoryReconciler) verify(ctx context.Context, s *ociScope, reg *oci.Repository, keys []crypto.PublicKey, current bool, secrets []string) error {
-	obj, id := s.Object, s.verified
+	obj := s.Object
 	if obj.Spec.Verify == nil {
 		conditions.Delete(obj, sourcev1.SourceVerifiedCondition)
 		return nil
@@ -318,13 +318,13 @@ func (r *OCIRepositoryReconciler) verify(ctx context.Context, s *ociScope, reg *
 	if current {
 		loadSidecar(r.Storage, *obj.Status.Artifact, ociOriginSidecar, &stored)
 	}
-	if !current || stored != (ociOrigin{Digest: s.desc.Digest.String(), Verified: id}) || !conditions.IsTrue(obj, sourcev1.SourceVerifiedCondition) {
+	if !current || stored != (s.origin()) || !conditions.IsTrue(obj, sourcev1.SourceVerifiedCondition) {
 		if err := reg.VerifyCosign(ctx, s.desc, keys); err != nil {
 			return lifecycle.Failed(sourcev1.SourceVerifiedCondition, sourcev1.VerificationErrorReason,
 				redact.Error(fmt.Errorf("failed to verify the signature of '%s': %w", s.revision, err), secrets...))
 		}
 		if current {
-			if err := saveSidecar(r.Storage, *obj.Status.Artifact, ociOriginSidecar, ociOrigin{Digest: s.desc.Digest.String(), Verified: id}); err != nil {
+			if err := saveSidecar(r.Storage, *obj.Status.Artifact, ociOriginSidecar, s.origin()); err != nil {
 				return lifecycle.Failed(sourcev1.StorageOperationFailedCondition, sourcev1.ArchiveOperationFailedReason, err)
 			}
 		}
