@@ -159,27 +159,11 @@ func (r *BucketReconciler) s3Client(ctx context.Context, obj *sourcev1.Bucket) (
 		secrets = append(secrets, secret)
 		opts.Creds = credentials.NewStaticV4(access, secret, "")
 	}
-	certs, err := readSecret(ctx, r.APIReader, obj.Namespace, obj.Spec.CertSecretRef)
+	transport, proxySecrets, err := secretTransport(ctx, r.APIReader, obj.Namespace, obj.Spec.CertSecretRef, obj.Spec.ProxySecretRef)
 	if err != nil {
 		return nil, nil, authFailed(err)
 	}
-	transport, err := newTransport(certs)
-	if err != nil {
-		return nil, nil, authFailed(fmt.Errorf("secret '%s': %w", obj.Spec.CertSecretRef.Name, err))
-	}
-	if ref := obj.Spec.ProxySecretRef; ref != nil {
-		data, err := readSecret(ctx, r.APIReader, obj.Namespace, ref)
-		if err != nil {
-			return nil, nil, authFailed(err)
-		}
-		pass, err := setProxy(transport, data)
-		if err != nil {
-			return nil, nil, authFailed(fmt.Errorf("secret '%s': %w", ref.Name, err))
-		}
-		if pass != "" {
-			secrets = append(secrets, pass)
-		}
-	}
+	secrets = append(secrets, proxySecrets...)
 	opts.Transport = transport
 	c, err := minio.New(endpoint, opts)
 	if err != nil {

@@ -220,27 +220,11 @@ func (r *OCIRepositoryReconciler) registryOptions(ctx context.Context, obj *sour
 		return oci.Options{}, nil, err
 	}
 	secrets := cred.Secrets()
-	certs, err := readSecret(ctx, r.APIReader, obj.Namespace, obj.Spec.CertSecretRef)
+	transport, proxySecrets, err := secretTransport(ctx, r.APIReader, obj.Namespace, obj.Spec.CertSecretRef, obj.Spec.ProxySecretRef)
 	if err != nil {
 		return oci.Options{}, secrets, err
 	}
-	transport, err := newTransport(certs)
-	if err != nil {
-		return oci.Options{}, secrets, fmt.Errorf("secret '%s': %w", obj.Spec.CertSecretRef.Name, err)
-	}
-	if ref := obj.Spec.ProxySecretRef; ref != nil {
-		data, err := readSecret(ctx, r.APIReader, obj.Namespace, ref)
-		if err != nil {
-			return oci.Options{}, secrets, err
-		}
-		pass, err := setProxy(transport, data)
-		if err != nil {
-			return oci.Options{}, secrets, fmt.Errorf("secret '%s': %w", ref.Name, err)
-		}
-		if pass != "" {
-			secrets = append(secrets, pass)
-		}
-	}
+	secrets = append(secrets, proxySecrets...)
 	return oci.Options{
 		HTTPClient: &http.Client{Transport: transport},
 		Credential: cred,

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,9 @@ import (
 	"net/http"
 	"net/url"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/driftless-dev/driftless/pkg/apis/meta"
 	"github.com/driftless-dev/driftless/source-controller/internal/git"
 )
 
@@ -44,6 +48,34 @@ func newTransport(certs map[string][]byte) (*http.Transport, error) {
 	}
 	transport.TLSClientConfig = cfg
 	return transport, nil
+}
+
+// secretTransport is the HTTP transport of a source's certSecretRef and proxySecretRef (either
+// may be nil), read from namespace; it returns the proxy password, if any, to redact.
+func secretTransport(ctx context.Context, reader client.Reader, namespace string, certRef, proxyRef *meta.LocalObjectReference) (*http.Transport, []string, error) {
+	certs, err := readSecret(ctx, reader, namespace, certRef)
+	if err != nil {
+		return nil, nil, err
+	}
+	transport, err := newTransport(certs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("secret '%s': %w", certRef.Name, err)
+	}
+	if proxyRef == nil {
+		return transport, nil, nil
+	}
+	data, err := readSecret(ctx, reader, namespace, proxyRef)
+	if err != nil {
+		return nil, nil, err
+	}
+	pass, err := setProxy(transport, data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("secret '%s': %w", proxyRef.Name, err)
+	}
+	if pass == "" {
+		return transport, nil, nil
+	}
+	return transport, []string{pass}, nil
 }
 
 // setProxy sends t's requests through the proxy of a proxySecretRef's data: 'address'
