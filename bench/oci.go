@@ -57,12 +57,8 @@ func ociRepositories(ctx context.Context, h *harness) ([]result, error) {
 	names := make([]string, ociRepos)
 	for i := range names {
 		names[i] = fmt.Sprintf("app-%03d", i)
-		layer, err := tarGz(map[string]string{"deploy/config.yaml": fmt.Sprintf("kind: ConfigMap\nmetadata: {name: %s}\n", names[i])})
-		if err != nil {
-			return nil, err
-		}
-		if _, err := reg.PushE("fleet/"+names[i], "v1.0.0", "application/vnd.cncf.flux.config.v1+json", []byte("{}"),
-			[]ocitest.Layer{{MediaType: "application/vnd.cncf.flux.content.v1.tar+gzip", Data: layer}},
+		if _, err := reg.PushFlux("fleet/"+names[i], "v1.0.0",
+			map[string]string{"deploy/config.yaml": fmt.Sprintf("kind: ConfigMap\nmetadata: {name: %s}\n", names[i])},
 			map[string]string{"org.opencontainers.image.revision": "main@sha1:0123456789abcdef"}); err != nil {
 			return nil, err
 		}

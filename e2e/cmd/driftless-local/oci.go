@@ -1,9 +1,6 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"time"
@@ -31,41 +28,14 @@ func startOCIDemo() (*ocitest.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	layer, err := demoLayer(map[string]string{
-		"config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo-oci\n  namespace: default\ndata:\n  version: \"1.0.0\"\n",
-	})
-	if err == nil {
-		_, err = reg.PushE("demo/manifests", "1.0.0", "application/vnd.cncf.flux.config.v1+json", []byte("{}"),
-			[]ocitest.Layer{{MediaType: "application/vnd.cncf.flux.content.v1.tar+gzip", Data: layer}},
-			map[string]string{"org.opencontainers.image.source": "driftless-local", "org.opencontainers.image.revision": "demo@sha1:0000000000000000000000000000000000000001"})
-	}
+	_, err = reg.PushFlux("demo/manifests", "1.0.0",
+		map[string]string{"config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo-oci\n  namespace: default\ndata:\n  version: \"1.0.0\"\n"},
+		map[string]string{"org.opencontainers.image.source": "driftless-local", "org.opencontainers.image.revision": "demo@sha1:0000000000000000000000000000000000000001"})
 	if err != nil {
 		reg.Server.Close()
 		return nil, err
 	}
 	return reg, nil
-}
-
-// demoLayer packs files into a tar.gz layer.
-func demoLayer(files map[string]string) ([]byte, error) {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for name, body := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(body))}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 // applyOCIDemo creates or updates the registry's pull Secret, an OCIRepository following the

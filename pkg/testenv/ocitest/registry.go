@@ -3,7 +3,9 @@
 package ocitest
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto"
 	"crypto/ed25519"
@@ -15,10 +17,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -174,6 +178,44 @@ func (r *Registry) PushE(path, tag, configMediaType string, config []byte, layer
 		}
 	}
 	return desc, nil
+}
+
+// The media types 'flux push artifact' writes.
+const (
+	FluxConfigMediaType  = "application/vnd.cncf.flux.config.v1+json"
+	FluxContentMediaType = "application/vnd.cncf.flux.content.v1.tar+gzip"
+)
+
+// PushFlux pushes files (path → content) as 'flux push artifact' does: one tar+gzip layer of
+// Flux's media types, with the manifest annotations (source, revision); tagged when tag is set.
+func (r *Registry) PushFlux(path, tag string, files, annotations map[string]string) (ocispec.Descriptor, error) {
+	layer, err := TarGz(files)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return r.PushE(path, tag, FluxConfigMediaType, []byte("{}"), []Layer{{MediaType: FluxContentMediaType, Data: layer}}, annotations)
+}
+
+// TarGz packs files (path → content), in name order, into a tar.gz of regular files.
+func TarGz(files map[string]string) ([]byte, error) {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(files[name]))}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write([]byte(files[name])); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // PushChart pushes a chart archive as 'helm push' does: '<path>/<name>:<version with _ for +>'.

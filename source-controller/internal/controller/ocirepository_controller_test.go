@@ -28,23 +28,19 @@ import (
 	sourcev1 "github.com/driftless-dev/driftless/source-controller/api/v1"
 )
 
-// The media types 'flux push artifact' writes.
-const (
-	fluxConfigMediaType  = "application/vnd.cncf.flux.config.v1+json"
-	fluxContentMediaType = "application/vnd.cncf.flux.content.v1.tar+gzip"
-)
-
 // pushFlux pushes files as 'flux push artifact' does, with its source and revision
 // annotations, and returns the manifest's descriptor.
 func pushFlux(t *testing.T, reg *ocitest.Registry, path, tag string, files map[string]string, revision string) ocispec.Descriptor {
 	t.Helper()
-	return reg.Push(t, path, tag, fluxConfigMediaType, []byte("{}"),
-		[]ocitest.Layer{{MediaType: fluxContentMediaType, Data: tarball(t, files)}},
-		map[string]string{
-			"org.opencontainers.image.source":   "https://github.com/acme/app",
-			"org.opencontainers.image.revision": revision,
-			"org.opencontainers.image.created":  "2026-12-01T10:00:00Z",
-		})
+	desc, err := reg.PushFlux(path, tag, files, map[string]string{
+		"org.opencontainers.image.source":   "https://github.com/acme/app",
+		"org.opencontainers.image.revision": revision,
+		"org.opencontainers.image.created":  "2026-12-01T10:00:00Z",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return desc
 }
 
 // ociRepository creates an OCIRepository in 'default', deleted when the test ends.
@@ -319,7 +315,7 @@ func TestOCIRepositoryKeepsTheLastArtifact(t *testing.T) {
 		"v4": hostileTarGz(t, &tar.Header{Name: "bomb", Typeflag: tar.TypeReg, Mode: 0o600}, bomb),
 		"v5": []byte("not a gzip at all"),
 	} {
-		reg.Push(t, "hostile", name, fluxConfigMediaType, []byte("{}"), []ocitest.Layer{{MediaType: fluxContentMediaType, Data: layer}}, nil)
+		reg.Push(t, "hostile", name, ocitest.FluxConfigMediaType, []byte("{}"), []ocitest.Layer{{MediaType: ocitest.FluxContentMediaType, Data: layer}}, nil)
 		patchOCI(t, obj, func(o *sourcev1.OCIRepository) { o.Spec.Reference.Tag = name })
 		kept(waitOCI(t, obj, ociFailed(sourcev1.OCILayerOperationFailedReason, "cannot be extracted")))
 	}
